@@ -1,0 +1,320 @@
+#include "calendar/ical/prescan.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+
+namespace agendad::calendar::ical {
+namespace {
+
+using boost::system::result;
+
+bool is_name_char(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+}
+
+char upper(unsigned char c) {
+    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : static_cast<char>(c);
+}
+
+int line_of(std::string_view text, std::size_t offset) {
+    return 1 + static_cast<int>(std::count(
+                   text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+}
+
+// Offset of the first byte that is not part of a well-formed UTF-8 sequence, or npos.
+std::size_t first_invalid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    const std::size_t n = s.size();
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = 0;
+        std::uint32_t cp = 0;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (i + len > n) return i;
+        for (std::size_t k = 1; k < len; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return i;
+        }
+        i += len;
+    }
+    return std::string_view::npos;
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+// Old Outlook and some web exporters write Windows-1252 without saying so.
+std::string windows1252_to_utf8(std::string_view s) {
+    static constexpr std::array<std::uint16_t, 32> high = {
+        0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+        0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
+    std::string out;
+    out.reserve(s.size() + s.size() / 8);
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x80) {
+            out += ch;
+        } else if (c < 0xA0) {
+            append_utf8(out, high[c - 0x80]);
+        } else {
+            append_utf8(out, c);
+        }
+    }
+    return out;
+}
+
+bool has_lone_cr(std::string_view s) {
+    for (std::size_t i = s.find('\r'); i != std::string_view::npos; i = s.find('\r', i + 1)) {
+        if (i + 1 >= s.size() || s[i + 1] != '\n') return true;
+    }
+    return false;
+}
+
+// A fold is a line break followed by one space or tab (RFC 5545 §3.1). Returns its length at i.
+std::size_t fold_at(std::string_view t, std::size_t i, std::size_t end) {
+    if (t[i] == '\r' && i + 2 < end && t[i + 1] == '\n' && (t[i + 2] == ' ' || t[i + 2] == '\t'))
+        return 3;
+    if (t[i] == '\n' && i + 1 < end && (t[i + 1] == ' ' || t[i + 1] == '\t')) return 2;
+    return 0;
+}
+
+std::string excerpt(std::string_view t, std::size_t begin, std::size_t end) {
+    std::string out;
+    for (std::size_t i = begin; i < end && out.size() < 40; ++i) {
+        const char c = t[i];
+        if (c == '\r' || c == '\n') break;
+        out += (static_cast<unsigned char>(c) < 0x20) ? '?' : c;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string scan::unfolded_value(const scanned_line& l) const {
+    const std::string_view t = text();
+    std::string out;
+    std::size_t i = l.value_at;
+    while (i < l.end) {
+        if (const std::size_t f = fold_at(t, i, l.end)) {
+            i += f;
+            continue;
+        }
+        if (t[i] != '\r' && t[i] != '\n') out += t[i];
+        ++i;
+    }
+    return out;
+}
+
+result<scan, diagnostic> prescan(std::string_view text, std::string_view file,
+                                 std::size_t max_bytes) {
+    const auto fail = [&](int line, std::string message) {
+        return result<scan, diagnostic>(boost::system::in_place_error,
+                                        diagnostic{std::string(file), line, 0, std::move(message)});
+    };
+    if (text.size() > max_bytes) {
+        return fail(0, "input is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                           std::to_string(max_bytes) + " bytes");
+    }
+    if (text.size() >= 2 &&
+        ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF'))) {
+        return fail(1, "the file is UTF-16; iCalendar must be UTF-8 (save it as UTF-8)");
+    }
+    if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+        return fail(line_of(text, nul), "NUL byte: this is binary data, not iCalendar text");
+    }
+
+    scan s;
+    s.original_ = text;
+    if (const auto bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+        s.owned_ = windows1252_to_utf8(text);
+        s.warnings_.push_back("not valid UTF-8 (line " + std::to_string(line_of(text, bad)) +
+                              "): read as Windows-1252");
+    }
+    if (has_lone_cr(s.text())) {
+        // Classic Mac line ends: make every CR a line break libical understands.
+        std::string normalised(s.text());
+        for (std::size_t i = 0; i < normalised.size(); ++i) {
+            if (normalised[i] == '\r' &&
+                (i + 1 >= normalised.size() || normalised[i + 1] != '\n')) {
+                normalised[i] = '\n';
+            }
+        }
+        s.owned_ = std::move(normalised);
+    }
+
+    const std::string_view t = s.text();
+    struct open_component {
+        std::size_t index;  // into s.components_
+    };
+    std::vector<open_component> stack;
+
+    // Validates one logical line [begin, end) that starts on physical line `line`.
+    auto finish = [&](std::size_t begin, std::size_t end, int line) -> std::optional<diagnostic> {
+        auto error = [&](std::string message) {
+            return std::optional<diagnostic>(
+                diagnostic{std::string(file), line, 0, std::move(message)});
+        };
+        scanned_line sl;
+        sl.line = line;
+        sl.begin = begin;
+        sl.end = end;
+        std::size_t i = begin;
+        while (i < end) {
+            if (const std::size_t f = fold_at(t, i, end)) {
+                i += f;
+                continue;
+            }
+            const auto c = static_cast<unsigned char>(t[i]);
+            if (!is_name_char(c)) break;
+            sl.name += upper(c);
+            ++i;
+        }
+        if (sl.name.empty()) {
+            const bool blank =
+                std::all_of(t.begin() + static_cast<std::ptrdiff_t>(begin),
+                            t.begin() + static_cast<std::ptrdiff_t>(end),
+                            [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+            if (blank) return std::nullopt;
+            return error("not an iCalendar content line (expected NAME:value): '" +
+                         excerpt(t, begin, end) + "'");
+        }
+        if (i >= end || t[i] == '\r' || t[i] == '\n') {
+            return error("'" + sl.name + "' has no ':' and no value (a broken line fold?)");
+        }
+        if (t[i] != ';' && t[i] != ':') {
+            return error("not an iCalendar content line (expected NAME:value): '" +
+                         excerpt(t, begin, end) + "'");
+        }
+        if (t[i] == ';') {
+            bool quoted = false;
+            while (i < end) {
+                if (const std::size_t f = fold_at(t, i, end)) {
+                    i += f;
+                    continue;
+                }
+                if (t[i] == '"')
+                    quoted = !quoted;
+                else if (t[i] == ':' && !quoted)
+                    break;
+                ++i;
+            }
+            if (i >= end) {
+                return error(quoted
+                                 ? "property " + sl.name + ": unterminated quoted parameter value"
+                                 : "property " + sl.name +
+                                       ": no ':' between its parameters and its value");
+            }
+        }
+        sl.value_at = i + 1;
+
+        if (sl.name == "BEGIN" || sl.name == "END") {
+            std::string value;
+            for (char c : s.unfolded_value(sl)) {
+                if (c != ' ' && c != '\t') value += upper(static_cast<unsigned char>(c));
+            }
+            if (value.empty()) return error(sl.name + " without a component name");
+            if (sl.name == "BEGIN") {
+                if (static_cast<int>(stack.size()) >= max_component_depth) {
+                    return error("components nested deeper than " +
+                                 std::to_string(max_component_depth) + " levels");
+                }
+                s.components_.push_back(scanned_component{value, line, s.lines_.size(), 0,
+                                                          static_cast<int>(stack.size())});
+                stack.push_back({s.components_.size() - 1});
+            } else {
+                if (stack.empty())
+                    return error("END:" + value + " without a matching BEGIN:" + value);
+                auto& open = s.components_[stack.back().index];
+                if (open.name != value) {
+                    return error("END:" + value + " does not close BEGIN:" + open.name +
+                                 " from line " + std::to_string(open.begin_line));
+                }
+                open.last = s.lines_.size();
+                stack.pop_back();
+            }
+        } else if (stack.empty()) {
+            return error("property " + sl.name +
+                         " outside any component (before BEGIN:VCALENDAR or after its END)");
+        }
+        s.lines_.push_back(std::move(sl));
+        return std::nullopt;
+    };
+
+    std::size_t pos = 0;
+    int line = 1;
+    std::size_t logical_begin = std::string_view::npos;
+    int logical_line = 0;
+    while (pos < t.size()) {
+        std::size_t nl = t.find('\n', pos);
+        const std::size_t next = (nl == std::string_view::npos) ? t.size() : nl + 1;
+        const bool continuation = (t[pos] == ' ' || t[pos] == '\t');
+        if (continuation && logical_begin != std::string_view::npos) {
+            // Part of the current logical line: nothing to do until it ends.
+        } else if (continuation &&
+                   std::any_of(t.begin() + static_cast<std::ptrdiff_t>(pos),
+                               t.begin() + static_cast<std::ptrdiff_t>(next), [](char c) {
+                                   return c != ' ' && c != '\t' && c != '\r' && c != '\n';
+                               })) {
+            return fail(line,
+                        "line starts with a space (a folded continuation) but continues nothing");
+        } else if (!continuation) {
+            if (logical_begin != std::string_view::npos) {
+                if (auto d = finish(logical_begin, pos, logical_line))
+                    return result<scan, diagnostic>(boost::system::in_place_error, std::move(*d));
+            }
+            logical_begin = pos;
+            logical_line = line;
+        }
+        pos = next;
+        ++line;
+    }
+    if (logical_begin != std::string_view::npos) {
+        if (auto d = finish(logical_begin, t.size(), logical_line))
+            return result<scan, diagnostic>(boost::system::in_place_error, std::move(*d));
+    }
+    if (!stack.empty()) {
+        const auto& open = s.components_[stack.back().index];
+        return fail(open.begin_line,
+                    "BEGIN:" + open.name + " is never closed (missing END:" + open.name + ")");
+    }
+    if (s.components_.empty()) return fail(0, "no iCalendar data (no BEGIN:VCALENDAR)");
+    return s;
+}
+
+}  // namespace agendad::calendar::ical

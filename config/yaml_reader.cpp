@@ -1,0 +1,149 @@
+#include "yaml_reader.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+namespace agendad::config::detail {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] =
+                std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+diagnostic yaml_reader::at(const YAML::Node& node, std::string message) const {
+    diagnostic d{file_, 0, 0, std::move(message)};
+    if (node.IsDefined()) {
+        const YAML::Mark m = node.Mark();
+        if (m.line >= 0) {
+            d.line = m.line + 1;
+            d.column = m.column + 1;
+        }
+    }
+    return d;
+}
+
+void yaml_reader::error(const YAML::Node& node, std::string message) {
+    errors_.push_back(at(node, std::move(message)));
+}
+void yaml_reader::warning(const YAML::Node& node, std::string message) {
+    warnings_.push_back(at(node, std::move(message)));
+}
+
+std::optional<YAML::Node> yaml_reader::parse(std::string_view text) {
+    try {
+        YAML::Node root = YAML::Load(std::string(text));
+        return root;
+    } catch (const YAML::Exception& e) {
+        diagnostic d{file_, e.mark.line >= 0 ? e.mark.line + 1 : 0,
+                     e.mark.column >= 0 ? e.mark.column + 1 : 0, "YAML syntax: " + e.msg};
+        errors_.push_back(std::move(d));
+        return std::nullopt;
+    }
+}
+
+bool yaml_reader::expect_map(const YAML::Node& node, std::string_view what,
+                             std::initializer_list<std::string_view> known) {
+    if (!node.IsMap()) {
+        error(node, std::string(what) + " must be a mapping of keys to values");
+        return false;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const YAML::Node key = it->first;
+        const std::string name = key.IsScalar() ? key.Scalar() : std::string();
+        if (!seen.insert(name).second) {
+            error(key, "'" + name + "' appears twice in " + std::string(what));
+            continue;
+        }
+        if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+        std::string message = "unknown key '" + name + "' in " + std::string(what);
+        std::string_view best;
+        std::size_t best_distance = 3;
+        for (std::string_view k : known) {
+            const std::size_t dist = edit_distance(name, k);
+            if (dist < best_distance) {
+                best = k;
+                best_distance = dist;
+            }
+        }
+        if (!best.empty()) {
+            message += " (did you mean '" + std::string(best) + "'?)";
+        } else {
+            message += " (known: ";
+            bool first = true;
+            for (std::string_view k : known) {
+                message += (first ? "" : ", ") + std::string(k);
+                first = false;
+            }
+            message += ")";
+        }
+        error(key, std::move(message));
+    }
+    return true;
+}
+
+std::optional<std::string> yaml_reader::string(const YAML::Node& node, std::string_view what) {
+    if (!node.IsScalar()) {
+        error(node, std::string(what) + " must be a text value");
+        return std::nullopt;
+    }
+    return node.Scalar();
+}
+
+std::optional<int> yaml_reader::integer(const YAML::Node& node, std::string_view what, int min,
+                                        int max) {
+    if (!node.IsScalar()) {
+        error(node, std::string(what) + " must be a whole number");
+        return std::nullopt;
+    }
+    const std::string& s = node.Scalar();
+    int value = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec != std::errc() || end != s.data() + s.size()) {
+        error(node, std::string(what) + " must be a whole number, not '" + s + "'");
+        return std::nullopt;
+    }
+    if (value < min || value > max) {
+        error(node, std::string(what) + " must be between " + std::to_string(min) + " and " +
+                        std::to_string(max) + ", not " + s);
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<bool> yaml_reader::boolean(const YAML::Node& node, std::string_view what) {
+    if (node.IsScalar()) {
+        const std::string& s = node.Scalar();
+        if (s == "true" || s == "yes" || s == "on") return true;
+        if (s == "false" || s == "no" || s == "off") return false;
+    }
+    error(node, std::string(what) + " must be true or false");
+    return std::nullopt;
+}
+
+std::vector<std::string> yaml_reader::string_list(const YAML::Node& node, std::string_view what) {
+    std::vector<std::string> out;
+    if (!node.IsDefined() || node.IsNull()) return out;
+    if (!node.IsSequence()) {
+        error(node, std::string(what) + " must be a list, e.g. [a, b]");
+        return out;
+    }
+    for (const auto& item : node) {
+        if (auto s = string(item, std::string(what) + " entries")) out.push_back(*s);
+    }
+    return out;
+}
+
+}  // namespace agendad::config::detail

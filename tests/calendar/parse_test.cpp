@@ -1,0 +1,2 @@
+// Placeholder: the parser's unit tests land in the next commit.
+#include <gtest/gtest.h>
