@@ -287,7 +287,10 @@ std::string param_text(icalproperty* p, icalparameter_kind kind) {
 std::string clean_name(std::string name) {
     while (!name.empty() && (name.front() == '"' || name.front() == '\'')) name.erase(0, 1);
     while (!name.empty() && (name.back() == '"' || name.back() == '\'')) name.pop_back();
-    return trim(name);
+    name = trim(name);
+    // Google and others write the address itself as CN: that is no name ("Hi alex.morgan@...").
+    if (name.find('@') != std::string::npos && name.find(' ') == std::string::npos) return {};
+    return name;
 }
 
 std::string x_property(icalcomponent* event, std::string_view x_name,
