@@ -260,10 +260,18 @@ bool is_join_line(const line_info& l) {
         return true;  // a bare link
     if (is_phone_line(l)) return true;
     const bool strong_context = has_url(l.raw) || count_digits(l.raw) >= 5;
-    if (matcher_for(lexicon::join_block_markers).find(l.tokens) && (words <= 12 || strong_context))
+    // An agenda item ("- PIN reset process", "2. Password policy") is the organizer's text even
+    // when it shares a word with join text; only a link or a long number makes it join text.
+    if (list_item_start(l.raw) != std::string_view::npos && !strong_context) return false;
+    if (matcher_for(lexicon::join_block_markers).find(l.tokens) && (words <= 12 || strong_context)) {
         return true;
-    if (matcher_for(lexicon::join_line_markers).find(l.tokens) && (words <= 6 || strong_context))
-        return true;
+    }
+    if (auto h = matcher_for(lexicon::join_line_markers).find(l.tokens)) {
+        if (strong_context) return true;
+        // One-word markers ("PIN", "password", "dial") are join text as labels: "Passcode: 7xQm2P".
+        const bool labelled = l.raw.find(':') != std::string::npos || count_digits(l.raw) >= 3;
+        if (words <= 6 && (h->count > 1 || labelled)) return true;
+    }
     return false;
 }
 
