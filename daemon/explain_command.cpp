@@ -15,6 +15,7 @@
 #include "calendar/ical/parse.h"
 #include "config/policy_loader.h"
 #include "daemon/cli.h"
+#include "daemon/explain.h"
 #include "daemon/time_arg.h"
 #include "policy/evaluate.h"
 #include "policy/reply.h"
@@ -275,25 +276,17 @@ int explain_command(std::span<const std::string_view> args, std::ostream& out, s
     po.mailbox = opt.mailbox;
 
     // History: a decision on a partial history could decline someone the owner knows.
-    std::vector<calendar::invitation> history_events;
-    for (const auto& file : opt.calendars) {
-        auto parsed = calendar::parse_ics_file(file, po);
-        if (!parsed) {
-            err << "agendad explain: error: " << parsed.error().to_string() << '\n';
-            err << "agendad explain: the calendar cannot be read; nothing was explained\n";
-            return exit_usage;
-        }
-        if (!parsed->errors.empty()) {
-            for (const auto& e : parsed->errors)
-                err << "agendad explain: error: " << e.to_string() << '\n';
-            err << "agendad explain: " << parsed->errors.size()
-                << " event(s) of the calendar cannot be read; agendad does not decide on a partial "
-                   "history, "
-                   "so nothing was explained. Fix or remove those events.\n";
-            return exit_usage;
-        }
-        std::move(parsed->events.begin(), parsed->events.end(), std::back_inserter(history_events));
+    const history_load history = load_history_files(opt.calendars, opt.mailbox);
+    if (!history.errors.empty()) {
+        for (const auto& e : history.errors)
+            err << "agendad explain: error: " << e.to_string() << '\n';
+        err << "agendad explain: the calendar has " << history.errors.size()
+            << " part(s) that cannot be read; agendad does not decide on a partial history, so "
+               "nothing was "
+               "explained. Fix or remove them.\n";
+        return exit_usage;
     }
+    const std::vector<calendar::invitation>& history_events = history.events;
     const policy::history known = policy::history::from_events(history_events, opt.mailbox);
 
     policy::context ctx;
@@ -337,21 +330,7 @@ int explain_command(std::span<const std::string_view> args, std::ostream& out, s
                         diagnostic{file, 0, 0, "no VEVENT: not a meeting invitation"});
             continue;
         }
-        // One decision per meeting (UID): the series master stands for its exceptions.
-        std::vector<std::string> seen;
-        for (const auto& event : parsed->events) {
-            if (std::find(seen.begin(), seen.end(), event.uid) != seen.end()) continue;
-            seen.push_back(event.uid);
-            const calendar::invitation* primary = &event;
-            for (const auto& other : parsed->events) {
-                if (other.uid == event.uid && !other.recurrence_id) {
-                    primary = &other;
-                    break;
-                }
-            }
-            calendar::invitation inv = *primary;
-            for (const auto& w : parsed->warnings) inv.warnings.push_back(w);
-            const policy::decision d = policy::evaluate(pol, inv, ctx);
+        for (const auto& [inv, d] : decide_all(*parsed, pol, ctx)) {
             ++counts[std::string(policy::name_of(d.action))];
             if (d.action == policy::action::decline && !d.send_response) ++silent;
             if (opt.json)
