@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "policy/reply.h"
 #include "yaml_reader.h"
@@ -256,8 +257,8 @@ void read_replies(yaml_reader& r, const YAML::Node& node, policy::policy& p) {
         auto text = r.string(it->second, "reply '" + name + "'");
         if (!text) continue;
         if (auto problem = policy::check_reply_template(*text)) {
-            r.error(it->second, "reply '" + name + "': " + problem->message + " (at character " +
-                                    std::to_string(problem->offset + 1) + " of the text)");
+            r.error_in_scalar(it->second, problem->offset,
+                              "reply '" + name + "': " + problem->message);
         }
         if (!p.replies.emplace(name, *text).second)
             r.error(it->first, "reply '" + name + "' is defined twice");
@@ -334,6 +335,12 @@ policy_load load_policy_text(std::string_view yaml, std::string_view name) {
     }
     out.errors = std::move(r.errors());
     out.warnings = std::move(r.warnings());
+    // In file order, as an editor would walk them.
+    const auto by_position = [](const diagnostic& a, const diagnostic& b) {
+        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    };
+    std::stable_sort(out.errors.begin(), out.errors.end(), by_position);
+    std::stable_sort(out.warnings.begin(), out.warnings.end(), by_position);
     if (out.errors.empty()) out.policy = std::move(p);
     return out;
 }

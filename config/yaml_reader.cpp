@@ -42,6 +42,7 @@ void yaml_reader::warning(const YAML::Node& node, std::string message) {
 }
 
 std::optional<YAML::Node> yaml_reader::parse(std::string_view text) {
+    source_ = std::string(text);
     try {
         YAML::Node root = YAML::Load(std::string(text));
         return root;
@@ -51,6 +52,53 @@ std::optional<YAML::Node> yaml_reader::parse(std::string_view text) {
         errors_.push_back(std::move(d));
         return std::nullopt;
     }
+}
+
+void yaml_reader::error_in_scalar(const YAML::Node& scalar, std::size_t offset,
+                                  std::string message) {
+    diagnostic d = at(scalar, std::move(message));
+    const YAML::Mark m = scalar.Mark();
+    if (m.line < 0 || !scalar.IsScalar()) {
+        errors_.push_back(std::move(d));
+        return;
+    }
+    // The source lines, to see how the scalar is written.
+    std::vector<std::string_view> lines;
+    for (std::size_t pos = 0; pos <= source_.size();) {
+        const auto nl = source_.find('\n', pos);
+        const auto end = nl == std::string::npos ? source_.size() : nl;
+        lines.push_back(std::string_view(source_).substr(pos, end - pos));
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+    }
+    const auto first = static_cast<std::size_t>(m.line);
+    const char indicator =
+        first < lines.size() && static_cast<std::size_t>(m.column) < lines[first].size()
+            ? lines[first][static_cast<std::size_t>(m.column)]
+            : ' ';
+    const std::string& value = scalar.Scalar();
+    const std::size_t before = std::min(offset, value.size());
+    const auto line_in_value = static_cast<std::size_t>(
+        std::count(value.begin(), value.begin() + static_cast<std::ptrdiff_t>(before), '\n'));
+    const std::size_t line_start = value.rfind('\n', before == 0 ? 0 : before - 1);
+    const std::size_t column_in_line =
+        (line_start == std::string::npos || before == 0) ? before : before - line_start - 1;
+    if (indicator == '|' || indicator == '>') {
+        // Block scalar: its text starts on the next line, indented like its first non-blank line.
+        std::size_t indent = 0;
+        for (std::size_t l = first + 1; l < lines.size(); ++l) {
+            const auto non_space = lines[l].find_first_not_of(' ');
+            if (non_space == std::string_view::npos) continue;
+            indent = non_space;
+            break;
+        }
+        d.line = static_cast<int>(first + 2 + line_in_value);
+        d.column = static_cast<int>(indent + column_in_line + 1);
+    } else if (line_in_value == 0) {
+        const int quote = (indicator == '"' || indicator == '\'') ? 1 : 0;
+        d.column = m.column + 1 + quote + static_cast<int>(column_in_line);
+    }
+    errors_.push_back(std::move(d));
 }
 
 bool yaml_reader::expect_map(const YAML::Node& node, std::string_view what,

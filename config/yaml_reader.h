@@ -23,6 +23,9 @@ class yaml_reader {
 
     void error(const YAML::Node& at, std::string message);
     void warning(const YAML::Node& at, std::string message);
+    // An error at byte `offset` of a scalar's value: located inside the text itself, also in a
+    // block scalar ("|"), so that the column points at the offending character.
+    void error_in_scalar(const YAML::Node& scalar, std::size_t offset, std::string message);
 
     // A mapping whose keys are all in `known`: reports unknown keys (suggesting the nearest known
     // one) and repeated keys. False when `node` is not a mapping.
@@ -43,6 +46,7 @@ class yaml_reader {
     diagnostic at(const YAML::Node& node, std::string message) const;
 
     std::string file_;
+    std::string source_;
     std::vector<diagnostic> errors_;
     std::vector<diagnostic> warnings_;
 };
