@@ -46,8 +46,11 @@ std::string str(const char* s) {
 // A TZID that may be handed to libical's builtin zone loader: libical turns the name into a
 // path under /usr/share/zoneinfo, so anything path-like beyond plain IANA names is refused.
 bool safe_zone_name(std::string_view name) {
-    if (name.empty() || name.size() > 64 || name.front() == '/' ||
-        name.find("..") != std::string_view::npos) {
+    // IANA names start with a capital letter; "localtime", "posixrules", "posix/...", "right/..."
+    // are files of the zoneinfo folder but not zones an invitation can mean (localtime is the
+    // host's own zone).
+    if (name.empty() || name.front() < 'A' || name.front() > 'Z') return false;
+    if (name.size() > 64 || name.front() == '/' || name.find("..") != std::string_view::npos) {
         return false;
     }
     return std::all_of(name.begin(), name.end(), [](char c) {
@@ -132,13 +135,18 @@ std::optional<converted_time> convert_time(icalproperty* p, icalcomponent* root,
         return std::nullopt;
     }
     if (icaltime_is_null_time(tt) || !icaltime_is_valid_time(tt)) return std::nullopt;
+    // libical reads "20261345T100000" and "20260230T100000" without complaint and normalises
+    // them to other days: an impossible date is an error, not a meeting on another day.
+    using namespace std::chrono;
+    const year_month_day ymd{year{tt.year}, month{static_cast<unsigned>(tt.month)},
+                             day{static_cast<unsigned>(tt.day)}};
+    if (!ymd.ok() || tt.year < 1000 || tt.hour < 0 || tt.hour > 23 || tt.minute < 0 ||
+        tt.minute > 59 || tt.second < 0 || tt.second > 60) {
+        return std::nullopt;
+    }
     converted_time out;
     out.local = local_start{tt.year, tt.month, tt.day, tt.hour, tt.minute, {}};
     if (tt.is_date) {
-        using namespace std::chrono;
-        const year_month_day ymd{year{tt.year}, month{static_cast<unsigned>(tt.month)},
-                                 day{static_cast<unsigned>(tt.day)}};
-        if (!ymd.ok()) return std::nullopt;
         out.utc = time_point{sys_days{ymd}};
         out.is_date = true;
         out.raw = tt;
@@ -448,7 +456,12 @@ class event_reader {
         inv.has_attachments =
             icalcomponent_get_first_property(event, ICAL_ATTACH_PROPERTY) != nullptr;
 
-        switch (icalcomponent_get_status(event)) {
+        // libical answers 0 (no enumerator) when there is no STATUS at all.
+        const icalproperty_status status =
+            icalcomponent_get_first_property(event, ICAL_STATUS_PROPERTY)
+                ? icalcomponent_get_status(event)
+                : ICAL_STATUS_NONE;
+        switch (status) {
             case ICAL_STATUS_NONE:
                 inv.status = event_status::none;
                 break;
@@ -615,12 +628,25 @@ class event_reader {
                 r.kind = recurrence_info::bound::until;
                 icaltimetype until = rule.until;
                 if (until.is_date) {
+                    // An UNTIL date includes that whole day, in the event's own zone: a weekly
+                    // 17:00 Pacific meeting UNTIL=20261215 still meets on the 15th (01:00Z the
+                    // 16th).
                     using namespace std::chrono;
-                    // An UNTIL date includes that whole day.
-                    r.until = time_point{sys_days{year{until.year} /
-                                                  month{static_cast<unsigned>(until.month)} /
-                                                  day{static_cast<unsigned>(until.day)}}} +
-                              days{1};
+                    const time_point next_day{
+                        sys_days{year{until.year} / month{static_cast<unsigned>(until.month)} /
+                                 day{static_cast<unsigned>(until.day)}} +
+                        days{1}};
+                    if (start->is_date || !start->zone ||
+                        start->zone == icaltimezone_get_utc_timezone()) {
+                        r.until = next_day;
+                    } else {
+                        const year_month_day d{floor<days>(next_day)};
+                        icaltimetype midnight = icaltime_null_time();
+                        midnight.year = static_cast<int>(d.year());
+                        midnight.month = static_cast<int>(static_cast<unsigned>(d.month()));
+                        midnight.day = static_cast<int>(static_cast<unsigned>(d.day()));
+                        r.until = from_time_t(icaltime_as_timet_with_zone(midnight, start->zone));
+                    }
                 } else if (icaltime_is_utc(until)) {
                     r.until = from_time_t(icaltime_as_timet(until));
                 } else {

@@ -19,9 +19,14 @@ char upper(unsigned char c) {
     return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : static_cast<char>(c);
 }
 
+// Lines end with LF, CRLF or a lone CR (classic Mac).
 int line_of(std::string_view text, std::size_t offset) {
-    return 1 + static_cast<int>(std::count(
-                   text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+    int line = 1;
+    for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+        if (text[i] == '\n' || (text[i] == '\r' && (i + 1 >= text.size() || text[i + 1] != '\n')))
+            ++line;
+    }
+    return line;
 }
 
 // Offset of the first byte that is not part of a well-formed UTF-8 sequence, or npos.
@@ -244,9 +249,17 @@ result<scan, diagnostic> prescan(std::string_view text, std::string_view file,
         sl.value_at = i + 1;
 
         if (sl.name == "BEGIN" || sl.name == "END") {
+            // libical does not recognise "BEGIN: VEVENT", "BEGIN:V EVENT" or "BEGIN;X=1:VEVENT";
+            // accepting them here would make an event vanish without a word.
+            std::string raw = s.unfolded_value(sl);
+            while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t')) raw.pop_back();
+            if (t[begin + sl.name.size()] == ';') return error(sl.name + " takes no parameters");
             std::string value;
-            for (char c : s.unfolded_value(sl)) {
-                if (c != ' ' && c != '\t') value += upper(static_cast<unsigned char>(c));
+            for (char c : raw) {
+                if (!is_name_char(static_cast<unsigned char>(c)) || c == '.') {
+                    return error(sl.name + ":" + raw + " is not a component name");
+                }
+                value += upper(static_cast<unsigned char>(c));
             }
             if (value.empty()) return error(sl.name + " without a component name");
             if (sl.name == "BEGIN") {
