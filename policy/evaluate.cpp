@@ -41,7 +41,8 @@ std::string days_ago(time_point then, time_point now) {
 std::vector<std::string> names_in(const invitation& inv, std::string_view owner) {
     std::vector<std::string> out;
     auto add_words = [&](std::string_view text) {
-        for (auto t : text::split_tokens(text::fold(text))) out.emplace_back(t);
+        const std::string folded = text::fold(text);
+        for (auto t : text::split_tokens(folded)) out.emplace_back(t);
     };
     auto add_domain = [&](std::string_view address) {
         std::string_view domain = calendar::domain_of(address);

@@ -256,14 +256,17 @@ bool is_phone_line(const line_info& l) {
 bool is_join_line(const line_info& l) {
     if (l.blank || l.separator) return false;
     const int words = count_words(l.tokens);
-    if (has_url(l.raw) && count_words(split_tokens(fold(strip_urls(l.raw)))) <= 2)
-        return true;  // a bare link
+    if (has_url(l.raw)) {
+        const std::string without_urls = fold(strip_urls(l.raw));
+        if (count_words(split_tokens(without_urls)) <= 2) return true;  // a bare link
+    }
     if (is_phone_line(l)) return true;
     const bool strong_context = has_url(l.raw) || count_digits(l.raw) >= 5;
     // An agenda item ("- PIN reset process", "2. Password policy") is the organizer's text even
     // when it shares a word with join text; only a link or a long number makes it join text.
     if (list_item_start(l.raw) != std::string_view::npos && !strong_context) return false;
-    if (matcher_for(lexicon::join_block_markers).find(l.tokens) && (words <= 12 || strong_context)) {
+    if (matcher_for(lexicon::join_block_markers).find(l.tokens) &&
+        (words <= 12 || strong_context)) {
         return true;
     }
     if (auto h = matcher_for(lexicon::join_line_markers).find(l.tokens)) {
@@ -672,7 +675,8 @@ description_analysis analyze_description(std::string_view description, bool has_
             const std::size_t at = list_item_start(l->raw);
             if (at == std::string_view::npos) continue;
             const std::string_view text = std::string_view(l->raw).substr(at);
-            if (!has_purpose_words(text) || is_ask(split_tokens(fold(text)))) continue;
+            const std::string folded_item = fold(text);
+            if (!has_purpose_words(text) || is_ask(split_tokens(folded_item))) continue;
             if (first_item.empty()) first_item = trim_copy(text);
             ++items;
         }

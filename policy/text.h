@@ -18,8 +18,10 @@ namespace agendad::policy::text {
 // are not letters or digits → one space, trimmed: "Touch-base re: Q1 — Café?" → "touch base re q1
 // cafe".
 std::string fold(std::string_view utf8);
-// Splits folded text on spaces.
+// Splits folded text on spaces. The tokens are views into `folded`: keep it alive.
 std::vector<std::string_view> split_tokens(std::string_view folded);
+// A temporary string would die before its tokens are used (`for (auto t : split_tokens(fold(x)))`).
+std::vector<std::string_view> split_tokens(std::string&& folded) = delete;
 
 // Whole-word phrase matching over tokens of folded text.
 class phrase_matcher {
