@@ -166,10 +166,15 @@ policy::signal_set read_signals(yaml_reader& r, const YAML::Node& node, const st
 struct rule_position {
     YAML::Node node;
     YAML::Node reply;
+    bool conditions_unreadable = false;  // `when` had errors: its empty sets do not mean "always"
 };
 
 void read_rules(yaml_reader& r, const YAML::Node& node, policy::policy& p,
                 std::vector<rule_position>& positions) {
+    if (node.IsSequence() && node.size() == 0) {
+        r.error(node, "the policy has no rules: every invitation would be left alone");
+        return;
+    }
     if (!node.IsSequence()) {
         r.error(node, "rules must be a list of rules (each starting with '- name: ...')");
         return;
@@ -196,6 +201,7 @@ void read_rules(yaml_reader& r, const YAML::Node& node, policy::policy& p,
             if (auto d = r.string(item["description"], "description")) rule.description = *d;
         }
         const std::string what = "rule '" + rule.name + "'";
+        const std::size_t errors_before_when = r.errors().size();
         if (const YAML::Node when = item["when"]; when && !when.IsNull()) {
             if (r.expect_map(when, what + " when", {"all", "any", "none"})) {
                 rule.when.all = read_signals(r, when["all"], what + " when.all");
@@ -232,13 +238,13 @@ void read_rules(yaml_reader& r, const YAML::Node& node, policy::policy& p,
                         what + " sends no response, so its reply would never be sent");
             }
         }
-        positions.push_back({item, item["reply"]});
+        positions.push_back({item, item["reply"], r.errors().size() > errors_before_when});
         p.rules.push_back(std::move(rule));
     }
     // A rule that matches everything hides the rules after it.
     for (std::size_t i = 0; i + 1 < p.rules.size(); ++i) {
         const auto& c = p.rules[i].when;
-        if (c.all.none() && c.any.none() && c.none.none()) {
+        if (c.all.none() && c.any.none() && c.none.none() && !positions[i].conditions_unreadable) {
             r.error(positions[i + 1].node,
                     "rule '" + p.rules[i + 1].name + "' is never reached: rule '" +
                         p.rules[i].name + "' before it has no conditions and matches everything");

@@ -49,6 +49,8 @@ std::optional<calendar::time_point> parse_time_arg(std::string_view s) {
                 !read_int(s, i + 4, 2, om)) {
                 return std::nullopt;
             }
+            // Real offsets run from -12:00 to +14:00.
+            if (oh > 14 || om > 59) return std::nullopt;
             offset = hours{oh} + minutes{om};
             if (s[i] == '-') offset = -offset;
             i += 6;
