@@ -18,7 +18,9 @@ struct decision {
     std::string reason;          // one sentence: why this rule applied (the guard's evidence, ...)
     std::string reply_template;  // template used, empty if none
     std::string reply;           // the exact text that would be sent; empty when nothing is sent
-    std::vector<signal> signals;  // every signal that fired, in signal_id order
+    // Every signal that fired, in signal_id order; empty when a built-in guard decided, since no
+    // signal could change that outcome.
+    std::vector<signal> signals;
     signal_set fired;
 };
 

@@ -246,7 +246,7 @@ std::vector<signal> compute_signals(const policy& p, const invitation& inv, cons
     else
         fire(signal_id::no_agenda, d.evidence);
 
-    if (auto c = text::find_checkin(inv.subject, names_in(inv, owner)))
+    if (auto c = text::find_checkin(inv.subject, [&] { return names_in(inv, owner); }))
         fire(signal_id::checkin_phrasing, c->explanation);
 
     if (inv.recurrence.kind == calendar::recurrence_info::bound::open_ended) {
@@ -255,8 +255,11 @@ std::vector<signal> compute_signals(const policy& p, const invitation& inv, cons
     }
     if (inv.is_recurring()) fire(signal_id::recurring, "RRULE:" + inv.recurrence.rule);
 
-    if (auto l = text::find_lure(inv.subject, inv.description))
+    if (auto l = text::find_lure_in_subject(inv.subject)) {
         fire(signal_id::spam_lure, l->explanation);
+    } else if (d.lure) {
+        fire(signal_id::spam_lure, d.lure->explanation);
+    }
 
     {
         int external = 0;
@@ -295,9 +298,6 @@ std::vector<signal> compute_signals(const policy& p, const invitation& inv, cons
 
 decision evaluate(const policy& p, const invitation& inv, const context& ctx) {
     decision dec;
-    dec.signals = compute_signals(p, inv, ctx);
-    for (const auto& s : dec.signals) dec.fired.set(static_cast<std::size_t>(s.id));
-
     const std::string owner = calendar::normalize_address(ctx.mailbox);
     const calendar::attendee* me = nullptr;
     for (const auto& a : inv.attendees) {
@@ -306,12 +306,15 @@ decision evaluate(const policy& p, const invitation& inv, const context& ctx) {
             break;
         }
     }
+    // A guard decides alone: its reason is the evidence, and no signal could change the outcome.
     if (auto g = run_guards(inv, ctx, owner, me)) {
         dec.rule = g->name;
         dec.reason = g->reason;
         dec.by_guard = true;
         return dec;
     }
+    dec.signals = compute_signals(p, inv, ctx);
+    for (const auto& s : dec.signals) dec.fired.set(static_cast<std::size_t>(s.id));
 
     for (const rule& r : p.rules) {
         if (!r.when.matches(dec.fired)) continue;

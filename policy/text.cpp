@@ -1,6 +1,7 @@
 #include "policy/text.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdint>
 #include <functional>
@@ -186,30 +187,11 @@ std::size_t list_item_start(std::string_view line) {
     return std::string_view::npos;
 }
 
-const phrase_matcher& matcher_for(std::span<const lexicon::phrase> (*list)()) {
-    // One matcher per list, built on first use; lists are static data.
-    struct cache_entry {
-        std::span<const lexicon::phrase> (*list)();
-        phrase_matcher matcher;
-    };
-    static const std::vector<cache_entry>* cache = [] {
-        auto* v = new std::vector<cache_entry>;
-        for (auto fn :
-             {lexicon::checkin_phrases, lexicon::generic_meeting_words, lexicon::social_words,
-              lexicon::filler_words, lexicon::lure_phrases, lexicon::agenda_headings,
-              lexicon::attachment_words, lexicon::greetings, lexicon::signoffs,
-              lexicon::legal_markers, lexicon::pleasantries, lexicon::discussion_verbs,
-              lexicon::join_block_markers, lexicon::join_line_markers, lexicon::join_tail_markers,
-              lexicon::invoice_words, lexicon::payment_pressure_words}) {
-            v->push_back(cache_entry{fn, phrase_matcher(fn())});
-        }
-        return v;
-    }();
-    for (const auto& e : *cache) {
-        if (e.list == list) return e.matcher;
-    }
-    static const phrase_matcher empty{std::span<const lexicon::phrase>{}};
-    return empty;
+// One matcher per word list, built on first use (the lists are static data).
+template <std::span<const lexicon::phrase> (*List)()>
+const phrase_matcher& matcher() {
+    static const phrase_matcher m(List());
+    return m;
 }
 
 std::string quote(std::string_view s, std::size_t max = 100) {
@@ -265,11 +247,10 @@ bool is_join_line(const line_info& l) {
     // An agenda item ("- PIN reset process", "2. Password policy") is the organizer's text even
     // when it shares a word with join text; only a link or a long number makes it join text.
     if (list_item_start(l.raw) != std::string_view::npos && !strong_context) return false;
-    if (matcher_for(lexicon::join_block_markers).find(l.tokens) &&
-        (words <= 12 || strong_context)) {
+    if (matcher<lexicon::join_block_markers>().find(l.tokens) && (words <= 12 || strong_context)) {
         return true;
     }
-    if (auto h = matcher_for(lexicon::join_line_markers).find(l.tokens)) {
+    if (auto h = matcher<lexicon::join_line_markers>().find(l.tokens)) {
         if (strong_context) return true;
         // One-word markers ("PIN", "password", "dial") are join text as labels: "Passcode: 7xQm2P".
         const bool labelled = l.raw.find(':') != std::string::npos || count_digits(l.raw) >= 3;
@@ -308,7 +289,7 @@ void mark_join_blocks(std::vector<line_info>& lines) {
         if (!lines[i].separator) continue;
         std::size_t j = i + 1;
         while (j < lines.size() && lines[j].blank) ++j;
-        if (j >= lines.size() || !matcher_for(lexicon::join_block_markers).find(lines[j].tokens))
+        if (j >= lines.size() || !matcher<lexicon::join_block_markers>().find(lines[j].tokens))
             continue;
         std::size_t end = j + 1;
         while (end < lines.size() && !lines[end].separator && end - j < 40) ++end;
@@ -319,20 +300,20 @@ void mark_join_blocks(std::vector<line_info>& lines) {
 }
 
 std::string service_of(const line_info& l) {
-    if (auto h = matcher_for(lexicon::join_block_markers).find(l.tokens))
+    if (auto h = matcher<lexicon::join_block_markers>().find(l.tokens))
         return std::string(h->phrase->lang);
-    if (auto h = matcher_for(lexicon::join_tail_markers).find(l.tokens))
+    if (auto h = matcher<lexicon::join_tail_markers>().find(l.tokens))
         return std::string(h->phrase->lang);
-    if (auto h = matcher_for(lexicon::join_line_markers).find(l.tokens)) {
+    if (auto h = matcher<lexicon::join_line_markers>().find(l.tokens)) {
         if (h->phrase->lang != "online meeting") return std::string(h->phrase->lang);
     }
     return {};
 }
 
-bool starts_with_phrase(const line_info& l, std::span<const lexicon::phrase> (*list)(),
-                        std::size_t within, phrase_matcher::hit* out = nullptr) {
+bool starts_with_phrase(const line_info& l, const phrase_matcher& list, std::size_t within,
+                        phrase_matcher::hit* out = nullptr) {
     for (std::size_t i = 0; i < within && i < l.tokens.size(); ++i) {
-        if (auto h = matcher_for(list).match_at(l.tokens, i)) {
+        if (auto h = list.match_at(l.tokens, i)) {
             if (out) *out = *h;
             return true;
         }
@@ -344,7 +325,7 @@ bool starts_with_phrase(const line_info& l, std::span<const lexicon::phrase> (*l
 // name (capitalised words).
 bool is_signoff(const line_info& l) {
     phrase_matcher::hit h;
-    if (!starts_with_phrase(l, lexicon::signoffs, 1, &h)) return false;
+    if (!starts_with_phrase(l, matcher<lexicon::signoffs>(), 1, &h)) return false;
     if (l.tokens.size() > h.count + 3) return false;
     if (l.raw.find(':') != std::string::npos) return false;
     // Words after the phrase must look like a name: capitalised in the original.
@@ -371,12 +352,12 @@ bool is_signoff(const line_info& l) {
 
 bool is_legal_footer(const line_info& l) {
     phrase_matcher::hit h;
-    if (!starts_with_phrase(l, lexicon::legal_markers, 2, &h)) return false;
+    if (!starts_with_phrase(l, matcher<lexicon::legal_markers>(), 2, &h)) return false;
     return count_words(l.tokens) >= 8 || h.count >= 3;
 }
 
 bool is_ask(const std::vector<std::string_view>& tokens) {
-    return matcher_for(lexicon::pleasantries).find(tokens).has_value();
+    return matcher<lexicon::pleasantries>().find(tokens).has_value();
 }
 
 // A heading such as "Agenda:", "Standing agenda:", "Ordre du jour :", "Topics to discuss".
@@ -388,7 +369,7 @@ struct heading_match {
 heading_match read_heading(const line_info& l) {
     heading_match m;
     phrase_matcher::hit h;
-    if (!starts_with_phrase(l, lexicon::agenda_headings, 4, &h)) return m;
+    if (!starts_with_phrase(l, matcher<lexicon::agenda_headings>(), 4, &h)) return m;
     const auto colon = l.raw.find(':');
     if (colon != std::string::npos) {
         m.found = true;
@@ -401,15 +382,15 @@ heading_match read_heading(const line_info& l) {
 }
 
 // True when the words carry some purpose: not only filler, meeting words or check-in phrasing.
-bool has_purpose_words(std::string_view text) {
-    const std::string folded = fold(text);
-    const auto tokens = split_tokens(folded);
+bool has_purpose_words(std::span<const std::string_view> tokens) {
+    const phrase_matcher* neutral[] = {
+        &matcher<lexicon::filler_words>(), &matcher<lexicon::generic_meeting_words>(),
+        &matcher<lexicon::checkin_phrases>(), &matcher<lexicon::social_words>(),
+        &matcher<lexicon::attachment_words>()};
     for (std::size_t i = 0; i < tokens.size();) {
         bool skipped = false;
-        for (auto list :
-             {lexicon::filler_words, lexicon::generic_meeting_words, lexicon::checkin_phrases,
-              lexicon::social_words, lexicon::attachment_words}) {
-            if (auto h = matcher_for(list).match_at(tokens, i)) {
+        for (const phrase_matcher* m : neutral) {
+            if (auto h = m->match_at(tokens, i)) {
                 i += h->count;
                 skipped = true;
                 break;
@@ -422,8 +403,34 @@ bool has_purpose_words(std::string_view text) {
     return false;
 }
 
+bool has_purpose_words(std::string_view text) {
+    const std::string folded = fold(text);
+    return has_purpose_words(split_tokens(folded));
+}
+
+// A lure phrase, or an invoice word and a payment-pressure word in the same line.
+std::optional<description_analysis::finding> lure_in(std::span<const std::string_view> tokens,
+                                                     std::string_view where) {
+    if (auto h = matcher<lexicon::lure_phrases>().find(tokens)) {
+        return description_analysis::finding{std::string(h->phrase->text),
+                                             "'" + std::string(h->phrase->text) + "' (" +
+                                                 std::string(h->phrase->lang) + ") in the " +
+                                                 std::string(where)};
+    }
+    const auto bill = matcher<lexicon::invoice_words>().find(tokens);
+    if (!bill) return std::nullopt;
+    if (const auto pressure = matcher<lexicon::payment_pressure_words>().find(tokens)) {
+        return description_analysis::finding{std::string(bill->phrase->text),
+                                             "'" + std::string(bill->phrase->text) + "' with '" +
+                                                 std::string(pressure->phrase->text) + "' (" +
+                                                 std::string(pressure->phrase->lang) + ") in the " +
+                                                 std::string(where)};
+    }
+    return std::nullopt;
+}
+
 bool mentions_attachment(const line_info& l) {
-    return matcher_for(lexicon::attachment_words).find(l.tokens).has_value();
+    return matcher<lexicon::attachment_words>().find(l.tokens).has_value();
 }
 
 }  // namespace
@@ -431,6 +438,19 @@ bool mentions_attachment(const line_info& l) {
 // ---------------------------------------------------------------------------------------------
 
 std::string fold(std::string_view s) {
+    // ASCII, by far the common case, goes through a table; other code points are decoded.
+    static constexpr std::array<char, 128> ascii = [] {
+        std::array<char, 128> t{};
+        for (int c = 0; c < 128; ++c) {
+            if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+                t[c] = static_cast<char>(c);
+            else if (c >= 'A' && c <= 'Z')
+                t[c] = static_cast<char>(c - 'A' + 'a');
+            else
+                t[c] = ' ';
+        }
+        return t;
+    }();
     std::string out;
     out.reserve(s.size());
     bool pending_space = false;
@@ -444,18 +464,24 @@ std::string fold(std::string_view s) {
         out += piece;
     };
     std::size_t i = 0;
-    while (i < s.size()) {
+    const std::size_t n = s.size();
+    while (i < n) {
+        const auto byte = static_cast<unsigned char>(s[i]);
+        if (byte < 0x80) {
+            const char f = ascii[byte];
+            if (f == ' ') {
+                pending_space = !out.empty();
+            } else {
+                if (pending_space) out += ' ';
+                pending_space = false;
+                out += f;
+            }
+            ++i;
+            continue;
+        }
         std::uint32_t cp = 0;
         const std::size_t len = decode(s, i, cp);
-        if (cp < 0x80) {
-            const char c = static_cast<char>(cp);
-            if (c >= 'A' && c <= 'Z')
-                put(std::string_view(&"abcdefghijklmnopqrstuvwxyz"[c - 'A'], 1));
-            else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-                put(std::string_view(&s[i], 1));
-            else
-                put(" ");
-        } else if (cp >= 0xC0 && cp <= 0xFF) {
+        if (cp >= 0xC0 && cp <= 0xFF) {
             put(latin1_fold[cp - 0xC0]);
         } else if (cp >= 0x100 && cp <= 0x17F) {
             put(latin_ext_a_fold(cp));
@@ -475,6 +501,7 @@ std::string fold(std::string_view s) {
 
 std::vector<std::string_view> split_tokens(std::string_view folded) {
     std::vector<std::string_view> tokens;
+    tokens.reserve(static_cast<std::size_t>(std::count(folded.begin(), folded.end(), ' ')) + 1);
     std::size_t i = 0;
     while (i < folded.size()) {
         while (i < folded.size() && folded[i] == ' ') ++i;
@@ -528,7 +555,7 @@ description_analysis analyze_description(std::string_view description, bool has_
     for (std::size_t i = 0; i < lines.size(); ++i) {
         // Webex: "-- Do not delete or change any of the following text. --" and the rest is its
         // own.
-        if (matcher_for(lexicon::join_tail_markers).find(lines[i].tokens)) {
+        if (matcher<lexicon::join_tail_markers>().find(lines[i].tokens)) {
             for (std::size_t k = i; k < lines.size(); ++k) {
                 if (!lines[k].blank) lines[k].join = true;
             }
@@ -547,6 +574,10 @@ description_analysis analyze_description(std::string_view description, bool has_
     }
     if (out.join_lines > 0 && out.join_services.empty())
         out.join_services.push_back("online meeting");
+    for (const auto& l : lines) {
+        if (l.join || l.blank) continue;
+        if ((out.lure = lure_in(l.tokens, "description"))) break;
+    }
 
     // What is left, in order, without separators; then greeting, signature and footer go.
     std::vector<line_info*> kept;
@@ -566,7 +597,7 @@ description_analysis analyze_description(std::string_view description, bool has_
         if (!greeting_checked) {
             greeting_checked = true;
             phrase_matcher::hit h;
-            if (starts_with_phrase(l, lexicon::greetings, 1, &h)) {
+            if (starts_with_phrase(l, matcher<lexicon::greetings>(), 1, &h)) {
                 out.greeting_removed = true;
                 if (count_words(l.tokens) <= 4) continue;
                 // "Hi Dana - saw Contoso is hiring SDRs." → keep what follows the salutation.
@@ -654,7 +685,7 @@ description_analysis analyze_description(std::string_view description, bool has_
         for (std::size_t j = i + 1; j < content.size() && items < 50; ++j) {
             const line_info& item = *content[j];
             if (read_heading(item).found || is_ask(item.tokens)) break;
-            if (!has_purpose_words(item.raw)) continue;
+            if (!has_purpose_words(item.tokens)) continue;
             if (first_item.empty()) first_item = item.raw;
             ++items;
         }
@@ -718,7 +749,7 @@ description_analysis analyze_description(std::string_view description, bool has_
             if (n < 6 || is_ask(tokens)) continue;
             ++sentences;
             words += n;
-            if (matcher_for(lexicon::discussion_verbs).find(tokens)) discussion = true;
+            if (matcher<lexicon::discussion_verbs>().find(tokens)) discussion = true;
             if (first_sentence.empty()) first_sentence = sentence;
         }
         if (words >= 15 && (sentences >= 2 || discussion)) {
@@ -754,9 +785,16 @@ description_analysis analyze_description(std::string_view description, bool has_
 
 std::optional<phrase_finding> find_checkin(std::string_view subject,
                                            std::span<const std::string> ignore) {
+    return find_checkin(subject,
+                        [&] { return std::vector<std::string>(ignore.begin(), ignore.end()); });
+}
+
+std::optional<phrase_finding> find_checkin(std::string_view subject,
+                                           const std::function<std::vector<std::string>()>& names) {
+    std::optional<std::vector<std::string>> ignore;
     const std::string folded = fold(subject);
     const auto tokens = split_tokens(folded);
-    if (auto h = matcher_for(lexicon::checkin_phrases).find(tokens)) {
+    if (auto h = matcher<lexicon::checkin_phrases>().find(tokens)) {
         return phrase_finding{std::string(h->phrase->text), std::string(h->phrase->lang),
                               "'" + std::string(h->phrase->text) + "' (" +
                                   std::string(h->phrase->lang) + ") in the subject " +
@@ -766,22 +804,26 @@ std::optional<phrase_finding> find_checkin(std::string_view subject,
     const lexicon::phrase* social = nullptr;
     const lexicon::phrase* generic = nullptr;
     for (std::size_t i = 0; i < tokens.size();) {
-        if (auto h = matcher_for(lexicon::social_words).match_at(tokens, i)) {
+        if (auto h = matcher<lexicon::social_words>().match_at(tokens, i)) {
             if (!social) social = h->phrase;
             i += h->count;
             continue;
         }
-        if (auto h = matcher_for(lexicon::generic_meeting_words).match_at(tokens, i)) {
+        if (auto h = matcher<lexicon::generic_meeting_words>().match_at(tokens, i)) {
             if (!generic) generic = h->phrase;
             i += h->count;
             continue;
         }
-        if (auto h = matcher_for(lexicon::filler_words).match_at(tokens, i)) {
+        if (auto h = matcher<lexicon::filler_words>().match_at(tokens, i)) {
             i += h->count;
             continue;
         }
-        if (is_number_token(tokens[i]) ||
-            std::find(ignore.begin(), ignore.end(), tokens[i]) != ignore.end()) {
+        if (is_number_token(tokens[i])) {
+            ++i;
+            continue;
+        }
+        if (!ignore) ignore = names();
+        if (std::find(ignore->begin(), ignore->end(), tokens[i]) != ignore->end()) {
             ++i;
             continue;
         }
@@ -802,37 +844,18 @@ std::optional<phrase_finding> find_checkin(std::string_view subject,
     return std::nullopt;
 }
 
+std::optional<phrase_finding> find_lure_in_subject(std::string_view subject) {
+    const std::string folded = fold(subject);
+    if (auto found = lure_in(split_tokens(folded), "subject")) {
+        return phrase_finding{found->phrase, {}, found->explanation};
+    }
+    return std::nullopt;
+}
+
 std::optional<phrase_finding> find_lure(std::string_view subject, std::string_view description) {
-    for (const auto& [text, where] :
-         {std::pair{subject, "subject"}, std::pair{description, "description"}}) {
-        const std::string folded = fold(text);
-        const auto tokens = split_tokens(folded);
-        if (auto h = matcher_for(lexicon::lure_phrases).find(tokens)) {
-            return phrase_finding{std::string(h->phrase->text), std::string(h->phrase->lang),
-                                  "'" + std::string(h->phrase->text) + "' (" +
-                                      std::string(h->phrase->lang) + ") in the " + where};
-        }
-        // An invoice word and a payment-pressure word in one sentence.
-        std::size_t start = 0;
-        for (std::size_t i = 0; i <= text.size(); ++i) {
-            const bool end = i == text.size() || text[i] == '\n' || text[i] == '!' ||
-                             text[i] == '?' ||
-                             (text[i] == '.' &&
-                              (i + 1 >= text.size() || text[i + 1] == ' ' || text[i + 1] == '\n'));
-            if (!end) continue;
-            const std::string sentence_folded = fold(text.substr(start, i - start));
-            start = i + 1;
-            const auto sentence = split_tokens(sentence_folded);
-            const auto bill = matcher_for(lexicon::invoice_words).find(sentence);
-            if (!bill) continue;
-            if (const auto pressure = matcher_for(lexicon::payment_pressure_words).find(sentence)) {
-                return phrase_finding{
-                    std::string(bill->phrase->text), std::string(bill->phrase->lang),
-                    "'" + std::string(bill->phrase->text) + "' with '" +
-                        std::string(pressure->phrase->text) + "' (" +
-                        std::string(pressure->phrase->lang) + ") in the " + where};
-            }
-        }
+    if (auto found = find_lure_in_subject(subject)) return found;
+    if (auto found = analyze_description(description, false).lure) {
+        return phrase_finding{found->phrase, {}, found->explanation};
     }
     return std::nullopt;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -56,6 +57,11 @@ struct description_analysis {
     bool footer_removed = false;
     bool agenda = false;
     std::string evidence;  // why it is, or is not, an agenda
+    struct finding {
+        std::string phrase;
+        std::string explanation;
+    };
+    std::optional<finding> lure;  // a prize / gift-card / invoice lure in the description
 };
 
 // `has_attachments`: whether "agenda attached" can be believed.
@@ -71,7 +77,13 @@ struct phrase_finding {
 // invitation: the people's names, the companies' names from their domains.
 std::optional<phrase_finding> find_checkin(std::string_view subject,
                                            std::span<const std::string> ignore);
+// The same, asking for the names only when a subject could be purpose-free (most cannot).
+std::optional<phrase_finding> find_checkin(std::string_view subject,
+                                           const std::function<std::vector<std::string>()>& ignore);
 
+// A prize / gift-card / invoice / account lure in the subject (the description's is found by
+// analyze_description).
+std::optional<phrase_finding> find_lure_in_subject(std::string_view subject);
 // A prize / gift-card / invoice / account lure in the subject or the description.
 std::optional<phrase_finding> find_lure(std::string_view subject, std::string_view description);
 
