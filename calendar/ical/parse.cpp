@@ -77,25 +77,35 @@ struct zone_choice {
 
 // TZID → zone: IANA names and Windows names resolve to the system's zone data (current rules,
 // cached); anything else uses the VTIMEZONE the file carries; failing that, UTC with a warning.
-zone_choice resolve_zone(const std::string& tzid, icalcomponent* root,
-                         std::vector<std::string>& warnings) {
-    std::string name = trim(tzid);
-    if (name.empty()) return {};
+// A TZID that names a zone of the system's time-zone data: an IANA name (also behind a
+// Mozilla-style prefix) or a Windows name. These always win over a VTIMEZONE in the file: the
+// system's rules are current, Outlook's VTIMEZONE copies sometimes are not.
+icaltimezone* system_zone(std::string_view tzid) {
+    const std::string name = trim(tzid);
+    if (name.empty()) return nullptr;
     if (name == "UTC" || name == "GMT" || name == "Etc/UTC" || name == "Z" || name == "Etc/GMT") {
-        return {icaltimezone_get_utc_timezone(), true};
+        return icaltimezone_get_utc_timezone();
     }
     // "/mozilla.org/20050126_1/America/New_York",
     // "/softwarestudio.org/Olson_20011030_5/Europe/Paris"
     for (std::string_view rest = name; !rest.empty();) {
-        if (icaltimezone* z = builtin_zone(std::string(rest))) return {z, false};
+        if (icaltimezone* z = builtin_zone(std::string(rest))) return z;
         const auto slash = rest.find('/');
         if (slash == std::string_view::npos || rest.find('/', slash + 1) == std::string_view::npos)
             break;
         rest.remove_prefix(slash + 1);
     }
-    if (auto iana = windows_zone_to_iana(name)) {
-        if (icaltimezone* z = builtin_zone(std::string(*iana))) return {z, false};
-    }
+    if (auto iana = windows_zone_to_iana(name)) return builtin_zone(std::string(*iana));
+    return nullptr;
+}
+
+// TZID → zone: the system's zone when there is one, else the VTIMEZONE the file carries, else
+// UTC with a warning.
+zone_choice resolve_zone(const std::string& tzid, icalcomponent* root,
+                         std::vector<std::string>& warnings) {
+    const std::string name = trim(tzid);
+    if (name.empty()) return {};
+    if (icaltimezone* z = system_zone(name)) return {z, z == icaltimezone_get_utc_timezone()};
     if (root) {
         if (icaltimezone* z = icalcomponent_get_timezone(root, tzid.c_str())) return {z, false};
     }
@@ -301,12 +311,19 @@ std::string clean_name(std::string name) {
     return name;
 }
 
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
 std::string x_property(icalcomponent* event, std::string_view x_name,
                        std::string_view want_fmttype = {}) {
     for (icalproperty* p = icalcomponent_get_first_property(event, ICAL_X_PROPERTY); p;
          p = icalcomponent_get_next_property(event, ICAL_X_PROPERTY)) {
         const char* name = icalproperty_get_x_name(p);
-        if (!name || lower(name) != lower(x_name)) continue;
+        if (!name || !equal_ignoring_case(name, x_name)) continue;
         if (!want_fmttype.empty() && param_text(p, ICAL_FMTTYPE_PARAMETER) != want_fmttype)
             continue;
         return str(icalproperty_get_x(p));
@@ -321,7 +338,7 @@ int line_of_property(const ical::scan& scan, const ical::scanned_component& even
     const auto& lines = scan.lines();
     int first_match = 0;
     for (std::size_t i = event.first; i <= event.last && i < lines.size(); ++i) {
-        if (lines[i].name != name) continue;
+        if (!scan.name_is(lines[i], name)) continue;
         if (first_match == 0) first_match = lines[i].line;
         if (value_hint.empty() ||
             scan.unfolded_value(lines[i]).find(value_hint) != std::string::npos) {
@@ -543,14 +560,10 @@ class event_reader {
     bool raw_name_has_lower_case(const ical::scanned_component& where,
                                  std::string_view name) const {
         const auto& lines = scan_.lines();
-        const std::string_view text = scan_.text();
         for (std::size_t i = where.first; i <= where.last && i < lines.size(); ++i) {
-            if (lines[i].name != name) continue;
-            for (std::size_t k = lines[i].begin;
-                 k < lines[i].begin + name.size() && k < text.size(); ++k) {
-                if (text[k] >= 'a' && text[k] <= 'z') return true;
-            }
-            return false;
+            if (!scan_.name_is(lines[i], name)) continue;
+            const std::string_view raw = scan_.name_of(lines[i]);
+            return std::any_of(raw.begin(), raw.end(), [](char c) { return c >= 'a' && c <= 'z'; });
         }
         return false;
     }
@@ -559,7 +572,7 @@ class event_reader {
     std::optional<diagnostic> check_sequence(const ical::scanned_component& where) const {
         const auto& lines = scan_.lines();
         for (std::size_t i = where.first; i <= where.last && i < lines.size(); ++i) {
-            if (lines[i].name != "SEQUENCE") continue;
+            if (!scan_.name_is(lines[i], "SEQUENCE")) continue;
             const std::string value = trim(scan_.unfolded_value(lines[i]));
             if (!all_digits(value) || value.size() > 9) {
                 return at(lines[i].line, "SEQUENCE is '" + value + "', not a non-negative integer");
@@ -703,6 +716,62 @@ void collect(icalcomponent* root, const ical::scan& scan, std::string_view file,
 
 }  // namespace
 
+// X- properties that agendad reads; libical is spared the others.
+bool x_property_used(std::string_view name) {
+    for (std::string_view used :
+         {"X-ALT-DESC", "X-MICROSOFT-CDO-ALLDAYEVENT", "X-MICROSOFT-CDO-APPT-SEQUENCE"}) {
+        if (equal_ignoring_case(name, used)) return true;
+    }
+    return false;
+}
+
+// The text libical needs to see: without the components and properties agendad never reads
+// (alarms, VTIMEZONEs of zones the system knows, unused X- properties), which are about a third
+// of an Outlook invitation and of libical's work. What agendad reads is unchanged; line numbers
+// come from the scan of the whole text. Empty when nothing is left out.
+std::string text_for_libical(const ical::scan& scan) {
+    const auto& lines = scan.lines();
+    std::vector<bool> keep(lines.size(), true);
+    bool dropped = false;
+    const auto& components = scan.components();
+    for (const auto& c : components) {
+        bool drop = c.name == "VALARM";
+        if (c.name == "VTIMEZONE") {
+            for (std::size_t i = c.first + 1; i < c.last && i < lines.size(); ++i) {
+                if (scan.name_is(lines[i], "TZID")) {
+                    drop = system_zone(scan.unfolded_value(lines[i])) != nullptr;
+                    break;
+                }
+            }
+        }
+        if (!drop) continue;
+        // Never drop an event, however oddly nested: events pair up with the scan by position.
+        const bool holds_event =
+            std::any_of(components.begin(), components.end(), [&](const auto& inner) {
+                return inner.name == "VEVENT" && inner.first > c.first && inner.first < c.last;
+            });
+        if (holds_event) continue;
+        for (std::size_t i = c.first; i <= c.last && i < lines.size(); ++i) keep[i] = false;
+        dropped = true;
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const std::string_view name = scan.name_of(lines[i]);
+        if (keep[i] && name.size() > 2 && (name[0] == 'X' || name[0] == 'x') && name[1] == '-' &&
+            !x_property_used(name)) {
+            keep[i] = false;
+            dropped = true;
+        }
+    }
+    if (!dropped) return {};
+    const std::string_view text = scan.text();
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (keep[i]) out.append(text.substr(lines[i].begin, lines[i].end - lines[i].begin));
+    }
+    return out;
+}
+
 result<parsed_calendar, diagnostic> parse_ics(std::string_view text, std::string_view file,
                                               const parse_options& options) {
     auto scanned = ical::prescan(text, file, options.max_bytes);
@@ -710,7 +779,8 @@ result<parsed_calendar, diagnostic> parse_ics(std::string_view text, std::string
         return result<parsed_calendar, diagnostic>(boost::system::in_place_error, scanned.error());
     const ical::scan& scan = *scanned;
 
-    ical::component_ptr root = ical::parse_string(scan.text());
+    const std::string reduced = text_for_libical(scan);
+    ical::component_ptr root = ical::parse_string(reduced.empty() ? scan.text() : reduced);
     if (!root) {
         return result<parsed_calendar, diagnostic>(
             boost::system::in_place_error,

@@ -130,6 +130,20 @@ std::string excerpt(std::string_view t, std::size_t begin, std::size_t end) {
 
 }  // namespace
 
+std::string_view scan::name_of(const scanned_line& l) const {
+    if (l.folded_name >= 0) return folded_names_[static_cast<std::size_t>(l.folded_name)];
+    return text().substr(l.begin, l.name_length);
+}
+
+bool scan::name_is(const scanned_line& l, std::string_view want) const {
+    const std::string_view name = name_of(l);
+    if (name.size() != want.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (upper(static_cast<unsigned char>(name[i])) != want[i]) return false;
+    }
+    return true;
+}
+
 std::string scan::unfolded_value(const scanned_line& l) const {
     const std::string_view t = text();
     std::string out;
@@ -184,6 +198,7 @@ result<scan, diagnostic> prescan(std::string_view text, std::string_view file,
     }
 
     const std::string_view t = s.text();
+    s.lines_.reserve(static_cast<std::size_t>(std::count(t.begin(), t.end(), '\n')) + 1);
     struct open_component {
         std::size_t index;  // into s.components_
     };
@@ -200,17 +215,33 @@ result<scan, diagnostic> prescan(std::string_view text, std::string_view file,
         sl.begin = begin;
         sl.end = end;
         std::size_t i = begin;
-        while (i < end) {
-            if (const std::size_t f = fold_at(t, i, end)) {
-                i += f;
-                continue;
+        while (i < end && is_name_char(static_cast<unsigned char>(t[i]))) ++i;
+        sl.name_length = i - begin;
+        if (i < end && fold_at(t, i, end)) {
+            // A fold inside the name (legal, and very rare): keep the name unfolded aside.
+            std::string unfolded(t.substr(begin, i - begin));
+            while (i < end) {
+                if (const std::size_t f = fold_at(t, i, end)) {
+                    i += f;
+                    continue;
+                }
+                const auto c = static_cast<unsigned char>(t[i]);
+                if (!is_name_char(c)) break;
+                unfolded += static_cast<char>(c);
+                ++i;
             }
-            const auto c = static_cast<unsigned char>(t[i]);
-            if (!is_name_char(c)) break;
-            sl.name += upper(c);
-            ++i;
+            sl.folded_name = static_cast<int>(s.folded_names_.size());
+            sl.name_length = unfolded.size();
+            s.folded_names_.push_back(std::move(unfolded));
         }
-        if (sl.name.empty()) {
+        const std::size_t after_name = i;
+        // Upper case, for messages only: built when needed.
+        auto name_text = [&] {
+            std::string name;
+            for (char c : s.name_of(sl)) name += upper(static_cast<unsigned char>(c));
+            return name;
+        };
+        if (sl.name_length == 0) {
             const bool blank =
                 std::all_of(t.begin() + static_cast<std::ptrdiff_t>(begin),
                             t.begin() + static_cast<std::ptrdiff_t>(end),
@@ -220,49 +251,58 @@ result<scan, diagnostic> prescan(std::string_view text, std::string_view file,
                          excerpt(t, begin, end) + "'");
         }
         if (i >= end || t[i] == '\r' || t[i] == '\n') {
-            return error("'" + sl.name + "' has no ':' and no value (a broken line fold?)");
+            return error("'" + name_text() + "' has no ':' and no value (a broken line fold?)");
         }
         if (t[i] != ';' && t[i] != ':') {
             return error("not an iCalendar content line (expected NAME:value): '" +
                          excerpt(t, begin, end) + "'");
         }
         if (t[i] == ';') {
+            // Parameters run to the first ':' outside quotes; folds only ever start at a line
+            // break.
             bool quoted = false;
-            while (i < end) {
-                if (const std::size_t f = fold_at(t, i, end)) {
+            while (true) {
+                i = t.find_first_of("\":\r\n", i);
+                if (i == std::string_view::npos || i >= end) {
+                    i = end;
+                    break;
+                }
+                if (t[i] == '"') {
+                    quoted = !quoted;
+                } else if (t[i] == ':') {
+                    if (!quoted) break;
+                } else if (const std::size_t f = fold_at(t, i, end)) {
                     i += f;
                     continue;
                 }
-                if (t[i] == '"')
-                    quoted = !quoted;
-                else if (t[i] == ':' && !quoted)
-                    break;
                 ++i;
             }
             if (i >= end) {
-                return error(quoted
-                                 ? "property " + sl.name + ": unterminated quoted parameter value"
-                                 : "property " + sl.name +
-                                       ": no ':' between its parameters and its value");
+                return error(quoted ? "property " + name_text() +
+                                          ": unterminated quoted parameter value"
+                                    : "property " + name_text() +
+                                          ": no ':' between its parameters and its value");
             }
         }
         sl.value_at = i + 1;
 
-        if (sl.name == "BEGIN" || sl.name == "END") {
+        const bool is_begin = s.name_is(sl, "BEGIN");
+        if (is_begin || s.name_is(sl, "END")) {
+            const std::string name = is_begin ? "BEGIN" : "END";
             // libical does not recognise "BEGIN: VEVENT", "BEGIN:V EVENT" or "BEGIN;X=1:VEVENT";
             // accepting them here would make an event vanish without a word.
             std::string raw = s.unfolded_value(sl);
             while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t')) raw.pop_back();
-            if (t[begin + sl.name.size()] == ';') return error(sl.name + " takes no parameters");
+            if (t[after_name] == ';') return error(name + " takes no parameters");
             std::string value;
             for (char c : raw) {
                 if (!is_name_char(static_cast<unsigned char>(c)) || c == '.') {
-                    return error(sl.name + ":" + raw + " is not a component name");
+                    return error(name + ":" + raw + " is not a component name");
                 }
                 value += upper(static_cast<unsigned char>(c));
             }
-            if (value.empty()) return error(sl.name + " without a component name");
-            if (sl.name == "BEGIN") {
+            if (value.empty()) return error(name + " without a component name");
+            if (is_begin) {
                 if (static_cast<int>(stack.size()) >= max_component_depth) {
                     return error("components nested deeper than " +
                                  std::to_string(max_component_depth) + " levels");
@@ -282,7 +322,7 @@ result<scan, diagnostic> prescan(std::string_view text, std::string_view file,
                 stack.pop_back();
             }
         } else if (stack.empty()) {
-            return error("property " + sl.name +
+            return error("property " + name_text() +
                          " outside any component (before BEGIN:VCALENDAR or after its END)");
         }
         s.lines_.push_back(std::move(sl));

@@ -17,10 +17,14 @@ namespace agendad::calendar::ical {
 
 struct scanned_line {
     int line = 0;              // physical line where the logical (unfolded) line starts
-    std::string name;          // property name, upper-case ("DTSTART", "BEGIN")
     std::size_t begin = 0;     // offset of the logical line in scan::text()
     std::size_t end = 0;       // one past its last byte, folds included
     std::size_t value_at = 0;  // offset of the first byte after the ':' that starts the value
+    // The property name: name_length bytes at `begin` as written (any case), or, when a fold
+    // runs through the name, entry `folded_name` of the scan's unfolded names. Read it through
+    // scan::name_of / scan::name_is: names are not copied, most are longer than a small string.
+    std::size_t name_length = 0;
+    int folded_name = -1;
 };
 
 struct scanned_component {
@@ -42,6 +46,10 @@ class scan {
 
     // The unfolded value of a scanned line (for matching libical's error messages).
     std::string unfolded_value(const scanned_line& l) const;
+    // The line's property name as written ("DTSTART", "dtstart", "Agenda").
+    std::string_view name_of(const scanned_line& l) const;
+    // Whether the name is `upper` (given in upper case), compared case-insensitively.
+    bool name_is(const scanned_line& l, std::string_view upper) const;
 
   private:
     friend boost::system::result<scan, diagnostic> prescan(std::string_view, std::string_view,
@@ -49,6 +57,7 @@ class scan {
     std::string_view original_;
     std::string owned_;
     std::vector<scanned_line> lines_;
+    std::vector<std::string> folded_names_;
     std::vector<scanned_component> components_;
     std::vector<std::string> warnings_;
 };
