@@ -533,6 +533,48 @@ END:VCALENDAR
     EXPECT_EQ(inv.source.line, 5);
 }
 
+// agendad hands libical neither alarms nor the VTIMEZONEs of zones it knows; an event hidden
+// inside such a component must still be read, and the others keep their lines.
+TEST(quirks, events_survive_what_libical_is_not_given) {
+    const parsed_calendar calendar = parse_valid(crlf(R"(BEGIN:VCALENDAR
+VERSION:2.0
+BEGIN:VTIMEZONE
+TZID:Pacific Standard Time
+BEGIN:STANDARD
+DTSTART:16010101T020000
+TZOFFSETFROM:-0700
+TZOFFSETTO:-0800
+END:STANDARD
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:outer
+DTSTART;TZID=Pacific Standard Time:20261124T100000
+X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE
+BEGIN:VALARM
+ACTION:DISPLAY
+BEGIN:VEVENT
+UID:inside-an-alarm
+DTSTART:20261201T150000Z
+END:VEVENT
+END:VALARM
+END:VEVENT
+BEGIN:VEVENT
+UID:after
+DTSTART:20261202T150000Z
+DTEND:20261345T100000Z
+END:VEVENT
+END:VCALENDAR
+)"));
+    ASSERT_EQ(calendar.events.size(), 2u);
+    EXPECT_EQ(calendar.events[0].uid, "outer");
+    EXPECT_EQ(format_utc(calendar.events[0].start), "2026-11-24T18:00:00Z");
+    EXPECT_EQ(calendar.events[1].uid, "inside-an-alarm");
+    EXPECT_EQ(calendar.events[1].source.line, 17);
+    // The third event's error still names its own line in the whole file.
+    ASSERT_EQ(calendar.errors.size(), 1u);
+    EXPECT_EQ(calendar.errors[0].line, 26) << calendar.errors[0].to_string();
+}
+
 TEST(quirks, bare_vevent_without_vcalendar_is_read) {
     const invitation inv = single_event(crlf(R"(BEGIN:VEVENT
 UID:bare
