@@ -8,7 +8,8 @@
 namespace agendad::daemon {
 
 std::vector<explained> decide_all(const calendar::parsed_calendar& file,
-                                  const policy::policy& policy, const policy::context& context) {
+                                  const policy::policy& policy, const policy::context& context,
+                                  const policy::evaluate_options& options) {
     std::vector<explained> out;
     std::vector<std::string_view> seen;
     for (const auto& event : file.events) {
@@ -24,7 +25,7 @@ std::vector<explained> decide_all(const calendar::parsed_calendar& file,
         explained e{*primary, {}};
         e.invitation.warnings.insert(e.invitation.warnings.end(), file.warnings.begin(),
                                      file.warnings.end());
-        e.decision = policy::evaluate(policy, e.invitation, context);
+        e.decision = policy::evaluate(policy, e.invitation, context, options);
         out.push_back(std::move(e));
     }
     return out;

@@ -11,6 +11,7 @@
 #include "calendar/ical/parse.h"
 #include "policy/context.h"
 #include "policy/decision.h"
+#include "policy/evaluate.h"
 #include "policy/policy.h"
 
 namespace agendad::daemon {
@@ -22,7 +23,8 @@ struct explained {
 
 // One decision per meeting (UID) in a parsed file: the series master stands for its exceptions.
 std::vector<explained> decide_all(const calendar::parsed_calendar& file,
-                                  const policy::policy& policy, const policy::context& context);
+                                  const policy::policy& policy, const policy::context& context,
+                                  const policy::evaluate_options& options = {});
 
 struct history_load {
     std::vector<calendar::invitation> events;

@@ -330,7 +330,7 @@ int explain_command(std::span<const std::string_view> args, std::ostream& out, s
                         diagnostic{file, 0, 0, "no VEVENT: not a meeting invitation"});
             continue;
         }
-        for (const auto& [inv, d] : decide_all(*parsed, pol, ctx)) {
+        for (const auto& [inv, d] : decide_all(*parsed, pol, ctx, {.signals_when_guarded = true})) {
             ++counts[std::string(policy::name_of(d.action))];
             if (d.action == policy::action::decline && !d.send_response) ++silent;
             if (opt.json)

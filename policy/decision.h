@@ -18,8 +18,8 @@ struct decision {
     std::string reason;          // one sentence: why this rule applied (the guard's evidence, ...)
     std::string reply_template;  // template used, empty if none
     std::string reply;           // the exact text that would be sent; empty when nothing is sent
-    // Every signal that fired, in signal_id order; empty when a built-in guard decided, since no
-    // signal could change that outcome.
+    // Every signal that fired, in signal_id order; when a built-in guard decided, only if the
+    // caller asked for them (evaluate_options), since no signal could change that outcome.
     std::vector<signal> signals;
     signal_set fired;
 };

@@ -296,7 +296,8 @@ std::vector<signal> compute_signals(const policy& p, const invitation& inv, cons
     return out;
 }
 
-decision evaluate(const policy& p, const invitation& inv, const context& ctx) {
+decision evaluate(const policy& p, const invitation& inv, const context& ctx,
+                  const evaluate_options& options) {
     decision dec;
     const std::string owner = calendar::normalize_address(ctx.mailbox);
     const calendar::attendee* me = nullptr;
@@ -311,6 +312,10 @@ decision evaluate(const policy& p, const invitation& inv, const context& ctx) {
         dec.rule = g->name;
         dec.reason = g->reason;
         dec.by_guard = true;
+        if (options.signals_when_guarded) {
+            dec.signals = compute_signals(p, inv, ctx);
+            for (const auto& s : dec.signals) dec.fired.set(static_cast<std::size_t>(s.id));
+        }
         return dec;
     }
     dec.signals = compute_signals(p, inv, ctx);

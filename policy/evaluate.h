@@ -12,7 +12,14 @@ namespace agendad::policy {
 // Built-in guards run before any rule and always leave the invitation alone: cancellations and
 // other methods, the owner's own meetings, invitations without the owner or without a request
 // for an answer, answered or past events, and updates of meetings already accepted.
-decision evaluate(const policy& p, const calendar::invitation& inv, const context& ctx);
+struct evaluate_options {
+    // Compute the signals even when a built-in guard decides: they cannot change the outcome,
+    // but `agendad explain` shows them. The daemon leaves this off.
+    bool signals_when_guarded = false;
+};
+
+decision evaluate(const policy& p, const calendar::invitation& inv, const context& ctx,
+                  const evaluate_options& options = {});
 
 // The signals alone (evaluate() calls this); exposed for tests and tools.
 std::vector<signal> compute_signals(const policy& p, const calendar::invitation& inv,
