@@ -13,6 +13,7 @@
 #include <string>
 
 #include "calendar/ical/parse.h"
+#include "support/files.h"
 
 namespace {
 
@@ -21,12 +22,7 @@ using agendad::calendar::parse_ics;
 
 const fs::path corpus_dir = fs::path(AGENDAD_SHARED_DIR) / "corpus";
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using agendad::test_support::read_file;
 
 // Apple's CalDAV tester keeps its files as templates ("$now.year.1:0101T100000", "$cuaddr1:");
 // fill them in the way the tester would before they are iCalendar at all.

@@ -2,6 +2,7 @@
 // every expectation is exact text.
 
 #include "calendar/html_to_text.h"
+#include "support/files.h"
 
 #include <gtest/gtest.h>
 
@@ -136,12 +137,11 @@ std::string read_json_string(std::string_view json, std::size_t at) {
     return out;
 }
 
-std::filesystem::path shared_dir() { return AGENDAD_SHARED_DIR; }
-
-std::string read_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+std::filesystem::path shared_dir() {
+    return AGENDAD_SHARED_DIR;
 }
+
+using agendad::test_support::read_file;
 
 // The output contract that holds for every input.
 void expect_well_formed_text(const std::string& text) {

@@ -1,6 +1,7 @@
 // Tests for calendar/ical/parse: what agendad reads out of iCalendar text (Outlook invitations,
 // producers' quirks, time zones, recurrence) and how it reports broken input (file, line, why).
 #include "calendar/ical/parse.h"
+#include "support/files.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -42,12 +43,7 @@ const fs::path corpus_dir = fs::path(AGENDAD_SHARED_DIR) / "corpus";
 const fs::path samples_dir = fs::path(AGENDAD_SOURCE_DIR) / "config" / "samples" / "invitations";
 constexpr std::string_view owner_mailbox = "dana.whitfield@contoso.example";
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using agendad::test_support::read_file;
 
 // The literals below are written with LF for legibility; iCalendar lines end in CRLF, which is
 // what Outlook and Exchange send.

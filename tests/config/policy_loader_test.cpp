@@ -1,6 +1,7 @@
 // Tests for config/policy_loader: the shipped executive policy, every kind of mistake a policy
 // author can make (each reported at file:line:column, all at once), and a valid custom policy.
 #include "config/policy_loader.h"
+#include "support/files.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -55,12 +56,7 @@ std::vector<std::pair<int, int>> locations(const std::vector<diagnostic>& list) 
     return out;
 }
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using agendad::test_support::read_file;
 
 // A per-test directory under the system temporary directory, removed afterwards.
 class temp_dir {

@@ -18,16 +18,11 @@
 #include <string_view>
 #include <vector>
 
+#include "support/files.h"
+
 extern char** environ;
 
 namespace agendad::test_support {
-
-inline std::string read_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 struct run_result {
     int status = -1;  // exit status, or 128 + signal number

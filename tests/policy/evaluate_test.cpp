@@ -182,8 +182,10 @@ TEST(guards, decide_alone_and_explain_can_still_ask_for_the_signals) {
     invitation inv = make("rep@vendor.example");
     inv.method = calendar::method::cancel;
     const fixture f;
-    EXPECT_TRUE(f.decide(inv).signals.empty()) << "the daemon's path computes nothing a guard ignores";
-    const auto shown = policy::evaluate(decline_everything(), inv, f.ctx, {.signals_when_guarded = true});
+    EXPECT_TRUE(f.decide(inv).signals.empty())
+        << "the daemon's path computes nothing a guard ignores";
+    const auto shown =
+        policy::evaluate(decline_everything(), inv, f.ctx, {.signals_when_guarded = true});
     EXPECT_EQ(shown.rule, "guard_cancelled");
     EXPECT_EQ(shown.action, action::leave);
     EXPECT_TRUE(shown.fired.test(static_cast<std::size_t>(signal_id::untrusted_organizer)));
