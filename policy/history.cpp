@@ -5,7 +5,7 @@
 namespace agendad::policy {
 namespace {
 
-std::optional<meeting_fact> fact_of(const calendar::invitation& e, const std::string& owner) {
+std::optional<meeting_fact> fact_from(const calendar::invitation& e, const std::string& owner) {
     if (e.status == calendar::event_status::cancelled || e.method == calendar::method::cancel ||
         !e.has_start) {
         return std::nullopt;
@@ -58,6 +58,23 @@ const meeting_fact* latest(const std::vector<meeting_fact>& facts,
 
 }  // namespace
 
+std::optional<meeting_fact> fact_of(const calendar::invitation& event, std::string_view mailbox) {
+    const std::string owner = calendar::normalize_address(mailbox);
+    auto fact = fact_from(event, owner);
+    if (!fact) return std::nullopt;
+    if (!event.organizer.address.empty() && event.organizer.address != owner) {
+        fact->participants.push_back(event.organizer.address);
+    }
+    for (const auto& a : event.attendees) {
+        if (a.address.empty() || a.address == owner) continue;
+        if (std::find(fact->participants.begin(), fact->participants.end(), a.address) ==
+            fact->participants.end()) {
+            fact->participants.push_back(a.address);
+        }
+    }
+    return fact;
+}
+
 history history::from_events(std::span<const calendar::invitation> events,
                              std::string_view mailbox) {
     history h;
@@ -66,24 +83,19 @@ history history::from_events(std::span<const calendar::invitation> events,
 }
 
 void history::add(const calendar::invitation& event, std::string_view mailbox) {
-    const std::string owner = calendar::normalize_address(mailbox);
-    auto fact = fact_of(event, owner);
-    if (!fact) return;
+    if (auto fact = fact_of(event, mailbox)) add(std::move(*fact));
+}
+
+void history::add(meeting_fact fact) {
     const std::size_t index = facts_.size();
-    const bool accepted =
-        fact->owner_organizes || fact->owner_status == calendar::partstat::accepted;
+    const bool accepted = fact.owner_organizes || fact.owner_status == calendar::partstat::accepted;
     if (accepted) {
-        if (!fact->organizer.empty() && fact->organizer != owner)
-            met_by_address_[fact->organizer].push_back(index);
-        for (const auto& a : event.attendees) {
-            if (a.address != owner && !a.address.empty())
-                met_by_address_[a.address].push_back(index);
-        }
-        if (!fact->uid.empty()) accepted_by_uid_.insert_or_assign(fact->uid, index);
-    } else if (fact->owner_status == calendar::partstat::declined && !fact->organizer.empty()) {
-        declined_by_organizer_[fact->organizer].push_back(index);
+        for (const auto& who : fact.participants) met_by_address_[who].push_back(index);
+        if (!fact.uid.empty()) accepted_by_uid_.insert_or_assign(fact.uid, index);
+    } else if (fact.owner_status == calendar::partstat::declined && !fact.organizer.empty()) {
+        declined_by_organizer_[fact.organizer].push_back(index);
     }
-    facts_.push_back(std::move(*fact));
+    facts_.push_back(std::move(fact));
 }
 
 const meeting_fact* history::met(std::string_view address, time_point since) const {

@@ -26,7 +26,13 @@ struct meeting_fact {
     std::string organizer;
     calendar::partstat owner_status = calendar::partstat::none;
     bool owner_organizes = false;
+    // Everyone else in the meeting (organizer and attendees, not the owner), lower-case.
+    std::vector<std::string> participants;
 };
+
+// What one calendar event teaches about people, as seen from `mailbox`; nullopt for events that
+// teach nothing (cancelled, without a time, without the owner). The daemon stores these facts.
+std::optional<meeting_fact> fact_of(const calendar::invitation& event, std::string_view mailbox);
 
 class history {
   public:
@@ -36,8 +42,9 @@ class history {
     static history from_events(std::span<const calendar::invitation> events,
                                std::string_view mailbox);
 
-    // Adds or replaces (by UID + start) one event; the daemon calls this as the calendar changes.
+    // Adds one event's fact, if it has one.
     void add(const calendar::invitation& event, std::string_view mailbox);
+    void add(meeting_fact fact);
 
     // The most recent meeting that the owner accepted or organised, with `address` as organizer
     // or attendee, that is not over before `since`.

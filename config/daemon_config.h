@@ -1,0 +1,123 @@
+// The daemon's configuration (/etc/agendad/agendad.yaml) as typed values, validated like policy
+// files: every problem at once as file:line:column, unknown keys are errors, secrets by file.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "calendar/diagnostic.h"
+#include "policy/policy.h"
+
+namespace agendad::config {
+
+inline constexpr std::string_view default_config_path = "/etc/agendad/agendad.yaml";
+
+enum class log_level { debug, info, warning, error };
+std::string_view name_of(log_level l);
+
+// A secret given by file (so that systemd's LoadCredential= works); the value is read when the
+// configuration is loaded and never printed. `file` is kept for messages.
+struct secret {
+    std::filesystem::path file;
+    std::string value;
+};
+
+enum class smtp_security { starttls, tls, none };  // none: only to a loopback server
+
+struct smtp_settings {
+    std::string host;
+    int port = 587;
+    smtp_security security = smtp_security::starttls;
+    std::string user;                 // empty: no AUTH
+    std::optional<secret> password;
+    std::string from;                 // envelope and header From; default: the mailbox address
+    std::filesystem::path ca_file;    // extra trust anchor (on-prem CA); empty: system store
+};
+
+struct folder_source {
+    // Every *.ics below `path` is an object of the calendar (an event, an invitation, or a whole
+    // calendar export); nothing there is ever modified.
+    std::filesystem::path path;
+    // Where iTIP REPLY messages are written, one .ics per response; default
+    // <state_directory>/outbox/<source name>.
+    std::filesystem::path outbox;
+    std::chrono::seconds poll{5};
+};
+
+struct caldav_source {
+    std::string url;  // server or calendar URL (https; http only to loopback)
+    std::string user;
+    std::optional<secret> password;
+    std::chrono::seconds poll{60};
+    std::filesystem::path ca_file;
+    std::optional<smtp_settings> smtp;  // for iMIP replies when the server does not schedule
+};
+
+enum class source_kind { folder, caldav };
+
+struct source_config {
+    std::string name;  // key under `sources:`
+    int line = 0;      // where it is defined, for messages
+    source_kind kind = source_kind::folder;
+    folder_source folder;
+    caldav_source caldav;
+};
+
+enum class mailbox_mode { dry_run, enforce };
+std::string_view name_of(mailbox_mode m);
+
+struct mailbox_config {
+    std::string address;  // normalised (lower case)
+    int line = 0;
+    std::string source;    // a key of daemon_config::sources
+    std::string calendar;  // CalDAV: calendar URL or path; empty: discovered. Folder: unused.
+    std::vector<std::string> org_domains;
+    std::string policy;    // a key of daemon_config::policies, or "executive" (built in)
+    // nullopt: the policy's mode (the shipped policy says dry-run).
+    std::optional<mailbox_mode> mode;
+    // Per-mailbox overrides of the defaults below.
+    std::optional<int> agenda_deadline_hours;
+    std::optional<int> max_declines_per_hour;
+};
+
+struct daemon_config {
+    std::string source_file;  // where it was loaded from (or "built-in demo")
+    std::filesystem::path state_directory = "/var/lib/agendad";
+    log_level log = log_level::info;
+    std::string status_listen = "127.0.0.1:9187";  // host:port; "" disables the listener
+    std::optional<secret> status_token;             // required when not bound to loopback
+    int agenda_deadline_hours = 24;  // decline a request_agenda with no agenda this long before the start
+    int max_declines_per_hour = 20;  // per mailbox; beyond it decisions are journaled, not sent
+    std::chrono::days history_window{365};
+    std::map<std::string, policy::policy, std::less<>> policies;  // name → loaded policy
+    std::map<std::string, source_config, std::less<>> sources;
+    std::vector<mailbox_config> mailboxes;
+};
+
+struct daemon_config_load {
+    std::optional<daemon_config> config;  // set only when there are no errors
+    std::vector<diagnostic> errors;       // in file order
+    std::vector<diagnostic> warnings;
+    bool ok() const { return errors.empty() && config.has_value(); }
+};
+
+// Loads and validates the configuration, the policy files it names and its secret files.
+// Relative paths are relative to the configuration file's folder.
+daemon_config_load load_daemon_config_text(std::string_view yaml, std::string_view name,
+                                           const std::filesystem::path& base_dir);
+daemon_config_load load_daemon_config_file(const std::filesystem::path& path);
+
+// The embedded default: the shipped sample mailbox in a folder source, dry-run, with its state
+// under `state_directory`. What `agendad run --demo` runs.
+daemon_config demo_config(const std::filesystem::path& samples_dir, const std::filesystem::path& state_directory);
+
+// Reads a secret file, refusing one that other users can read (mode & 077) or that is not a
+// regular file; the message names the file and the fix ("chmod 600 FILE").
+std::optional<secret> read_secret_file(const std::filesystem::path& path, std::string& error);
+
+}  // namespace agendad::config
