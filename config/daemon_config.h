@@ -33,10 +33,10 @@ struct smtp_settings {
     std::string host;
     int port = 587;
     smtp_security security = smtp_security::starttls;
-    std::string user;                 // empty: no AUTH
+    std::string user;  // empty: no AUTH
     std::optional<secret> password;
-    std::string from;                 // envelope and header From; default: the mailbox address
-    std::filesystem::path ca_file;    // extra trust anchor (on-prem CA); empty: system store
+    std::string from;               // envelope and header From; default: the mailbox address
+    std::filesystem::path ca_file;  // extra trust anchor (on-prem CA); empty: system store
 };
 
 struct folder_source {
@@ -77,7 +77,7 @@ struct mailbox_config {
     std::string source;    // a key of daemon_config::sources
     std::string calendar;  // CalDAV: calendar URL or path; empty: discovered. Folder: unused.
     std::vector<std::string> org_domains;
-    std::string policy;    // a key of daemon_config::policies, or "executive" (built in)
+    std::string policy;  // a key of daemon_config::policies ("executive", built in, is always one)
     // nullopt: the policy's mode (the shipped policy says dry-run).
     std::optional<mailbox_mode> mode;
     // Per-mailbox overrides of the defaults below.
@@ -90,14 +90,18 @@ struct daemon_config {
     std::filesystem::path state_directory = "/var/lib/agendad";
     log_level log = log_level::info;
     std::string status_listen = "127.0.0.1:9187";  // host:port; "" disables the listener
-    std::optional<secret> status_token;             // required when not bound to loopback
-    int agenda_deadline_hours = 24;  // decline a request_agenda with no agenda this long before the start
+    std::optional<secret> status_token;            // required when not bound to loopback
+    int agenda_deadline_hours =
+        24;  // decline a request_agenda with no agenda this long before the start
     int max_declines_per_hour = 20;  // per mailbox; beyond it decisions are journaled, not sent
     std::chrono::days history_window{365};
     std::map<std::string, policy::policy, std::less<>> policies;  // name → loaded policy
     std::map<std::string, source_config, std::less<>> sources;
     std::vector<mailbox_config> mailboxes;
 };
+
+// The mode a mailbox runs in: its own, else its policy's (the shipped policy says dry-run).
+mailbox_mode effective_mode(const daemon_config& config, const mailbox_config& mailbox);
 
 struct daemon_config_load {
     std::optional<daemon_config> config;  // set only when there are no errors
@@ -114,7 +118,8 @@ daemon_config_load load_daemon_config_file(const std::filesystem::path& path);
 
 // The embedded default: the shipped sample mailbox in a folder source, dry-run, with its state
 // under `state_directory`. What `agendad run --demo` runs.
-daemon_config demo_config(const std::filesystem::path& samples_dir, const std::filesystem::path& state_directory);
+daemon_config demo_config(const std::filesystem::path& samples_dir,
+                          const std::filesystem::path& state_directory);
 
 // Reads a secret file, refusing one that other users can read (mode & 077) or that is not a
 // regular file; the message names the file and the fix ("chmod 600 FILE").

@@ -13,29 +13,13 @@
 namespace agendad::config {
 namespace {
 
+using detail::valid_address;
+using detail::valid_domain;
 using detail::yaml_reader;
 
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
-}
-
-bool valid_domain(std::string_view d) {
-    if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.' ||
-        d.find("..") != std::string_view::npos) {
-        return false;
-    }
-    return std::all_of(d.begin(), d.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
-               static_cast<unsigned char>(c) >= 0x80;
-    });
-}
-
-bool valid_address(std::string_view a) {
-    const auto at = a.find('@');
-    return at != std::string_view::npos && at > 0 &&
-           a.find('@', at + 1) == std::string_view::npos && valid_domain(a.substr(at + 1)) &&
-           a.find(' ') == std::string_view::npos;
 }
 
 bool valid_rule_name(std::string_view n) {

@@ -1,6 +1,7 @@
 #include "yaml_reader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 
@@ -20,6 +21,24 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
         }
     }
     return row[b.size()];
+}
+
+bool valid_domain(std::string_view d) {
+    if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.' ||
+        d.find("..") != std::string_view::npos) {
+        return false;
+    }
+    return std::all_of(d.begin(), d.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+               static_cast<unsigned char>(c) >= 0x80;
+    });
+}
+
+bool valid_address(std::string_view a) {
+    const auto at = a.find('@');
+    return at != std::string_view::npos && at > 0 &&
+           a.find('@', at + 1) == std::string_view::npos && valid_domain(a.substr(at + 1)) &&
+           a.find(' ') == std::string_view::npos;
 }
 
 diagnostic yaml_reader::at(const YAML::Node& node, std::string message) const {

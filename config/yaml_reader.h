@@ -54,4 +54,9 @@ class yaml_reader {
 // Levenshtein distance, for "did you mean" suggestions.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
+// One rule for domains and addresses across policy files and the daemon configuration, so that
+// what is valid in one is valid in the other.
+bool valid_domain(std::string_view domain);
+bool valid_address(std::string_view address);
+
 }  // namespace agendad::config::detail

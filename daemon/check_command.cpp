@@ -1,8 +1,12 @@
-// `agendad check`: validates policy files before rollout and prints every problem at once.
+// `agendad check`: validates policy files and the daemon configuration before rollout and prints
+// every problem at once.
+#include <filesystem>
+#include <fstream>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "config/daemon_config.h"
 #include "config/policy_loader.h"
 #include "daemon/cli.h"
 #include "policy/signal.h"
@@ -11,14 +15,20 @@ namespace agendad::daemon {
 namespace {
 
 constexpr std::string_view check_usage = R"(Usage:
-  agendad check [POLICY.yaml ...]
+  agendad check [--config AGENDAD.yaml] [POLICY.yaml|AGENDAD.yaml ...]
   agendad check --list-signals
 
-Validates policy files and prints every problem at once as FILE:LINE:COLUMN: message (unknown
-keys, misspelt signals, unknown actions, undefined or broken reply templates, unreachable rules).
-Without files it checks the built-in executive policy. Nothing is changed.
+Validates policy files and daemon configurations and prints every problem at once as
+FILE:LINE:COLUMN: message. In a policy: unknown keys, misspelt signals, unknown actions, undefined
+or broken reply templates, unreachable rules. In a daemon configuration (a file with a top-level
+mailboxes: or sources: key): unknown keys, values out of range, mailboxes naming undefined
+sources or policies, missing folders, unsafe URLs, and secret files that are missing, empty or
+readable by other users; the policy files it names are checked too. Secrets are never printed.
+Without files it checks /etc/agendad/agendad.yaml if it exists, else the built-in executive
+policy. Nothing is changed.
 
 Options:
+  --config FILE    check FILE as a daemon configuration (whatever its keys)
   --list-signals   list the signals a rule's when: all/any/none may name, and the built-in guards
   -h, --help       this help
 
@@ -40,11 +50,57 @@ constexpr std::string_view guards =
   guard_no_uid                  no UID: a response could not be matched
 )";
 
+// A daemon configuration has mailboxes or sources at the top level; a policy never does. Block
+// style keeps top-level keys at column 0, so a line scan decides without parsing the YAML twice.
+bool looks_like_daemon_config(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::string_view key = line;
+        if (!key.empty() && (key.front() == '"' || key.front() == '\'')) key.remove_prefix(1);
+        for (const std::string_view top : {"mailboxes", "sources"}) {
+            if (key.substr(0, top.size()) != top) continue;
+            std::string_view rest = key.substr(top.size());
+            if (!rest.empty() && (rest.front() == '"' || rest.front() == '\''))
+                rest.remove_prefix(1);
+            while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+            if (!rest.empty() && rest.front() == ':') return true;
+        }
+    }
+    return false;
+}
+
+std::string count(std::size_t n, std::string_view one, std::string_view many) {
+    return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// "3 mailboxes (2 enforce, 1 dry-run), 2 sources, 1 policy file": what the daemon would run.
+std::string summary(const config::daemon_config& c) {
+    std::size_t enforce = 0;
+    for (const auto& m : c.mailboxes) {
+        if (config::effective_mode(c, m) == config::mailbox_mode::enforce) ++enforce;
+    }
+    std::size_t policy_files = 0;
+    for (const auto& [name, p] : c.policies) {
+        if (p.source != config::builtin_executive_policy_name) ++policy_files;
+    }
+    return count(c.mailboxes.size(), "mailbox", "mailboxes") + " (" + std::to_string(enforce) +
+           " enforce, " + std::to_string(c.mailboxes.size() - enforce) + " dry-run), " +
+           count(c.sources.size(), "source", "sources") + ", " +
+           count(policy_files, "policy file", "policy files");
+}
+
+struct input {
+    std::string file;
+    bool daemon_config = false;  // forced by --config
+};
+
 }  // namespace
 
 int check_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
-    std::vector<std::string> files;
-    for (const std::string_view a : args) {
+    std::vector<input> files;
+    for (std::size_t arg = 0; arg < args.size(); ++arg) {
+        const std::string_view a = args[arg];
         if (a == "-h" || a == "--help") {
             out << check_usage;
             return exit_ok;
@@ -60,17 +116,38 @@ int check_command(std::span<const std::string_view> args, std::ostream& out, std
             out << '\n' << guards;
             return exit_ok;
         }
+        if (a == "--config" || a.rfind("--config=", 0) == 0) {
+            std::string_view file;
+            if (a == "--config") {
+                if (arg + 1 == args.size()) {
+                    err << "agendad check: --config needs a FILE\n(see agendad check --help)\n";
+                    return exit_usage;
+                }
+                file = args[++arg];
+            } else {
+                file = a.substr(std::string_view("--config=").size());
+            }
+            if (file.empty()) {
+                err << "agendad check: --config needs a FILE\n(see agendad check --help)\n";
+                return exit_usage;
+            }
+            files.push_back({std::string(file), true});
+            continue;
+        }
         if (a.size() > 1 && a.front() == '-') {
             err << "agendad check: unknown option '" << a << "'\n(see agendad check --help)\n";
             return exit_usage;
         }
-        files.emplace_back(a);
+        files.push_back({std::string(a), false});
     }
 
     int failed = 0;
-    auto report = [&](const std::string& name, const config::policy_load& r) {
+    auto list = [&](const auto& r) {
         for (const auto& e : r.errors) out << e.to_string() << '\n';
         for (const auto& w : r.warnings) out << "warning: " << w.to_string() << '\n';
+    };
+    auto report = [&](const std::string& name, const config::policy_load& r) {
+        list(r);
         if (r.ok()) {
             const auto& p = *r.policy;
             out << name << ": OK: policy '" << p.name << "', " << p.rules.size() << " rules, "
@@ -80,11 +157,32 @@ int check_command(std::span<const std::string_view> args, std::ostream& out, std
             out << name << ": " << r.errors.size() << " problem(s)\n";
         }
     };
+    auto report_config = [&](const std::string& name, const config::daemon_config_load& r) {
+        list(r);
+        if (r.ok()) {
+            out << name << ": OK: " << summary(*r.config) << '\n';
+        } else {
+            ++failed;
+            out << name << ": " << r.errors.size() << " problem(s)\n";
+        }
+    };
     if (files.empty()) {
-        report(std::string(config::builtin_executive_policy_name),
-               config::load_builtin_executive_policy());
+        const std::filesystem::path installed(config::default_config_path);
+        std::error_code ec;
+        if (std::filesystem::exists(installed, ec)) {
+            files.push_back({installed.string(), true});
+        } else {
+            out << "(no " << installed.string() << ": checking the built-in executive policy)\n";
+            report(std::string(config::builtin_executive_policy_name),
+                   config::load_builtin_executive_policy());
+        }
     }
-    for (const auto& f : files) report(f, config::load_policy_file(f));
+    for (const auto& f : files) {
+        if (f.daemon_config || looks_like_daemon_config(f.file))
+            report_config(f.file, config::load_daemon_config_file(f.file));
+        else
+            report(f.file, config::load_policy_file(f.file));
+    }
     return failed > 0 ? exit_input_errors : exit_ok;
 }
 
