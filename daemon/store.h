@@ -39,7 +39,7 @@ struct stored_item {
 
 // A decision's idempotency key: one decision per version of a meeting.
 struct journal_key {
-    std::string mailbox;        // lower case
+    std::string mailbox;  // lower case
     std::string uid;
     std::string recurrence_id;  // "" for a whole meeting or series, else format_utc(...)
     int sequence = 0;
@@ -63,17 +63,17 @@ struct journal_entry {
     std::int64_t id = 0;
     journal_key key;
     std::string item_id;
-    std::string etag;        // the item's version the decision was made on
-    std::string subject;     // shown by `agendad decisions`; never logged above debug
+    std::string etag;     // the item's version the decision was made on
+    std::string subject;  // shown by `agendad decisions`; never logged above debug
     std::string organizer;
     time_point start{};
     std::string rule;
-    std::string action;      // leave | accept | request_agenda | decline
+    std::string action;  // leave | accept | request_agenda | decline
     bool send_response = false;
-    std::string reply;       // exact text sent (or that would be)
+    std::string reply;  // exact text sent (or that would be)
     std::string reason;
-    std::string signals;     // "name: evidence" lines
-    std::string mode;        // dry-run | enforce
+    std::string signals;  // "name: evidence" lines
+    std::string mode;     // dry-run | enforce
     entry_state state = entry_state::intent;
     std::string error;
     time_point decided_at{};
@@ -86,11 +86,11 @@ struct journal_query {
     std::optional<std::string> mailbox;
     std::optional<time_point> since;  // decided_at >= since
     std::optional<entry_state> state;
-    std::size_t limit = 1000;         // newest first
+    std::size_t limit = 1000;  // newest first
 };
 
 class store {
-public:
+  public:
     // Opens (creating the folder, the file and the schema if needed) <dir>/agendad.sqlite3 in WAL
     // mode. Refuses a file that is not an agendad store, is corrupt (PRAGMA quick_check), or
     // whose schema is newer than this binary; the error says which and what to do.
@@ -106,8 +106,8 @@ public:
     // One transaction: items upserted and removed, then the new token (and last_sync_at = now).
     // A crash leaves either the old state or the new one.
     store_result<void> apply_sync(std::string_view mailbox, const std::vector<stored_item>& upserts,
-                                  const std::vector<std::string>& removed_item_ids, std::string_view token,
-                                  time_point now);
+                                  const std::vector<std::string>& removed_item_ids,
+                                  std::string_view token, time_point now);
     // Forgets every item and the token (a full resync follows).
     store_result<void> reset_calendar(std::string_view mailbox);
     store_result<std::vector<stored_item>> items(std::string_view mailbox);
@@ -118,23 +118,25 @@ public:
     // Inserts the entry (state intent, or any final state for dry-run/leave/rate-limited) and
     // returns its id; a second entry with the same key is an error (never two decisions).
     store_result<std::int64_t> record(const journal_entry& entry);
-    store_result<void> set_state(std::int64_t id, entry_state state, std::string_view error, time_point when);
+    store_result<void> set_state(std::int64_t id, entry_state state, std::string_view error,
+                                 time_point when);
     store_result<std::optional<journal_entry>> entry(std::int64_t id);
     store_result<std::vector<journal_entry>> list(const journal_query& query);
     // Entries left in `intent` (a crash between deciding and finishing).
     store_result<std::vector<journal_entry>> unfinished(std::string_view mailbox);
     // request_agenda entries still waiting for an agenda (done, deadline set, not superseded).
     store_result<std::vector<journal_entry>> waiting_for_agenda(std::string_view mailbox);
-    // Declines actually sent by this mailbox since `since` (for the rate limit).
+    // Declines actually sent by this mailbox since `since` (for the rate limit), whatever the
+    // entry's state is now: a decline later undone or overridden did go out.
     store_result<int> declines_sent_since(std::string_view mailbox, time_point since);
 
     // --- the owner's word ---
     // The owner trusts `address` from now on (they overrode a decision, or undid one).
-    store_result<void> trust(std::string_view mailbox, std::string_view address, std::string_view reason,
-                             time_point when);
+    store_result<void> trust(std::string_view mailbox, std::string_view address,
+                             std::string_view reason, time_point when);
     store_result<std::vector<std::string>> trusted(std::string_view mailbox);
 
-private:
+  private:
     store(sqlite3* db, std::filesystem::path file);
     sqlite3* db_;
     std::filesystem::path file_;
