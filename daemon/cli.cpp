@@ -14,8 +14,11 @@ agendad watches calendars, recognises unsolicited, purpose-free or spam invitati
 policy declines them politely, asks the organizer for an agenda, or leaves them to the owner.
 
 Usage:
+  agendad run [--config FILE] [--once]              the daemon: watch, decide, act, journal
+  agendad run --demo                                 the daemon on the shipped sample mailbox
+  agendad decisions [--mailbox A] [--since T]        what was decided, and why
   agendad explain [options] INVITATION.ics|DIR...   what agendad would do with invitations, and why
-  agendad check [--list-signals] [POLICY.yaml...]   validate policy files (all problems at once)
+  agendad check [FILE...]                            validate the configuration and policy files
   agendad --version
   agendad COMMAND --help                             help for one command
 
@@ -42,6 +45,8 @@ int run_cli(std::span<const std::string_view> args, std::ostream& out, std::ostr
     }
     if (command == "explain") return explain_command(rest, out, err);
     if (command == "check") return check_command(rest, out, err);
+    if (command == "run") return run_command(rest, out, err);
+    if (command == "decisions") return decisions_command(rest, out, err);
     err << "agendad: unknown command '" << command << "'\n\n" << usage;
     return exit_usage;
 }

@@ -17,5 +17,7 @@ int run_cli(std::span<const std::string_view> args, std::ostream& out, std::ostr
 
 int explain_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
 int check_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
+int run_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
+int decisions_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
 
 }  // namespace agendad::daemon

@@ -15,6 +15,8 @@ struct context {
     std::vector<std::string> org_domains;  // merged with the policy's trust.org_domains
     calendar::time_point now{};
     const history* known = nullptr;  // nullptr: an empty calendar
+    // Organizers the owner vouched for by overriding or undoing a decision (lower case).
+    std::vector<std::string> trusted_by_owner;
 };
 
 }  // namespace agendad::policy

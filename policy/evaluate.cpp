@@ -181,9 +181,11 @@ std::vector<signal> compute_signals(const policy& p, const invitation& inv, cons
         if (const meeting_fact* f = ctx.known->met(organizer, since)) {
             known = true;
             const bool past = f->start <= ctx.now;
+            const std::string when = calendar::format_date(f->start);
             fire(signal_id::known_organizer,
-                 std::string(past ? "met on " : "accepted a meeting on ") +
-                     calendar::format_date(f->start) + " in '" + f->subject + "'");
+                 f->owner_organizes ? "in the owner's meeting '" + f->subject + "' on " + when
+                 : past             ? "met on " + when + " in '" + f->subject + "'"
+                                    : "accepted '" + f->subject + "' on " + when);
         }
     }
 
@@ -210,7 +212,10 @@ std::vector<signal> compute_signals(const policy& p, const invitation& inv, cons
         }
         return std::nullopt;
     };
-    const auto allowed = listed(p.trust.allow_addresses, p.trust.allow_domains);
+    auto allowed = listed(p.trust.allow_addresses, p.trust.allow_domains);
+    if (!allowed && in_list(organizer, ctx.trusted_by_owner)) {
+        allowed = "the owner overrode or undid an earlier decision for " + organizer;
+    }
     if (allowed) fire(signal_id::allowlisted_organizer, *allowed);
     const auto denied = listed(p.trust.deny_addresses, p.trust.deny_domains);
     if (denied) fire(signal_id::denylisted_organizer, *denied);

@@ -7,7 +7,11 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -96,6 +100,62 @@ class cli_fixture : public ::testing::Test {
         EXPECT_FALSE(sanitizer_report) << "agendad " << ::testing::PrintToString(args) << ":\n"
                                        << r.err.substr(0, 3000);
         return r;
+    }
+
+    // A daemon started in the background: its pid and where its output goes.
+    struct running {
+        pid_t pid = -1;
+        std::filesystem::path out, err;
+    };
+
+    // Starts the built agendad without waiting; `env` entries ("NAME=value") are added to the
+    // environment.
+    running start(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+        const std::string tag = std::to_string(++runs_);
+        running r{-1, dir_ / (".stdout-" + tag), dir_ / (".stderr-" + tag)};
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, 1, r.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        posix_spawn_file_actions_addopen(&actions, 2, r.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        std::vector<std::string> argv_text{AGENDAD_BINARY};
+        argv_text.insert(argv_text.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : argv_text) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        std::vector<std::string> env_text;
+        for (char** e = environ; *e; ++e) env_text.emplace_back(*e);
+        env_text.insert(env_text.end(), env.begin(), env.end());
+        std::vector<char*> envp;
+        for (auto& e : env_text) envp.push_back(e.data());
+        envp.push_back(nullptr);
+        const int spawned = posix_spawn(&r.pid, AGENDAD_BINARY, &actions, nullptr, argv.data(), envp.data());
+        posix_spawn_file_actions_destroy(&actions);
+        if (spawned != 0) ADD_FAILURE() << "cannot run " << AGENDAD_BINARY << ": " << std::strerror(spawned);
+        return r;
+    }
+
+    // Waits for a started daemon (at most `limit`, then kills it and fails) and collects its output.
+    run_result wait(running& r, std::chrono::milliseconds limit = std::chrono::seconds{20}) {
+        run_result out;
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        int wstatus = 0;
+        while (true) {
+            const pid_t done = waitpid(r.pid, &wstatus, WNOHANG);
+            if (done == r.pid) break;
+            if (std::chrono::steady_clock::now() > deadline) {
+                ::kill(r.pid, SIGKILL);
+                waitpid(r.pid, &wstatus, 0);
+                ADD_FAILURE() << "agendad did not stop within " << limit.count() << " ms";
+                break;
+            }
+            ::usleep(10000);
+        }
+        out.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+        out.out = read_file(r.out);
+        out.err = read_file(r.err);
+        r.pid = -1;
+        return out;
     }
 
     std::filesystem::path dir_;

@@ -1,0 +1,445 @@
+#include "daemon/worker.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "daemon/log.h"
+#include "policy/evaluate.h"
+#include "policy/reply.h"
+
+namespace agendad::daemon {
+namespace {
+
+using calendar::partstat;
+using calendar::time_point;
+namespace asio = boost::asio;
+
+std::string key_text(const journal_key& k) {
+    return k.uid + (k.recurrence_id.empty() ? "" : "@" + k.recurrence_id) + "#" +
+           std::to_string(k.sequence);
+}
+
+partstat status_for(std::string_view action) {
+    if (action == "accept") return partstat::accepted;
+    if (action == "request_agenda") return partstat::tentative;  // answer, but do not commit
+    return partstat::declined;
+}
+
+std::string signals_text(const policy::decision& d) {
+    std::string out;
+    for (const auto& s : d.signals) {
+        if (!out.empty()) out += '\n';
+        out += std::string(policy::name_of(s.id)) + ": " + s.evidence;
+    }
+    return out;
+}
+
+// The owner's answer in the object as the source holds it (the primary event's).
+partstat owner_status_of(const calendar::source_item& item) {
+    for (const auto& e : item.events) {
+        if (!e.recurrence_id && e.owner) return e.owner->partstat;
+    }
+    return item.events.empty() || !item.events.front().owner ? partstat::none
+                                                             : item.events.front().owner->partstat;
+}
+
+// One decision per meeting in an object: the series master stands for its exceptions.
+std::vector<const calendar::invitation*> meetings_of(const calendar::source_item& item) {
+    std::vector<const calendar::invitation*> out;
+    for (const auto& e : item.events) {
+        const auto same = [&](const calendar::invitation* m) { return m->uid == e.uid; };
+        auto it = std::find_if(out.begin(), out.end(), same);
+        if (it == out.end())
+            out.push_back(&e);
+        else if ((*it)->recurrence_id && !e.recurrence_id)
+            *it = &e;
+    }
+    return out;
+}
+
+}  // namespace
+
+time_point clock::now() const {
+    return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) + offset;
+}
+
+clock clock::starting_at(time_point start) {
+    clock c;
+    c.offset = start - std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    return c;
+}
+
+mailbox_worker::mailbox_worker(mailbox_setup setup, std::unique_ptr<calendar::source> source,
+                               store& db, const clock& clk)
+    : setup_(std::move(setup)), source_(std::move(source)), db_(db), clock_(clk) {}
+
+void mailbox_worker::stop() {
+    stopping_ = true;
+    if (timer_) timer_->cancel();
+}
+
+bool mailbox_worker::rebuild_history() {
+    auto items = db_.items(address());
+    if (!items) {
+        log::error("cannot read the calendar state",
+                   {{"mailbox", address()}, {"error", items.error()}});
+        return false;
+    }
+    history_ = policy::history{};
+    for (const auto& item : *items) {
+        for (const auto& fact : item.facts) history_.add(fact);
+    }
+    auto trusted = db_.trusted(address());
+    if (trusted) trusted_ = std::move(*trusted);
+    return true;
+}
+
+asio::awaitable<pass_report> mailbox_worker::pass() {
+    pass_report report;
+    auto token = db_.sync_token(address());
+    if (!token) {
+        log::error("cannot read the sync state; not acting",
+                   {{"mailbox", address()}, {"error", token.error()}});
+        co_return report;
+    }
+    // The first pass of a worker reads everything and decides everything again: what changed
+    // while agendad was down, a new policy after a reload, dry-run decisions to enforce now. The
+    // journal keeps that from ever acting twice.
+    const std::string from = first_pass_ ? std::string() : token->value_or("");
+    auto synced = co_await source_->sync(from);
+    if (!synced) {
+        ++failures_;
+        log::warning("sync failed", {{"mailbox", address()},
+                                     {"source", std::string(source_->kind())},
+                                     {"error", synced.error().message}});
+        co_return report;
+    }
+    failures_ = 0;
+    report.synced = true;
+
+    auto stored = db_.items(address());
+    if (!stored) {
+        log::error("cannot read the calendar state; not acting",
+                   {{"mailbox", address()}, {"error", stored.error()}});
+        co_return report;
+    }
+    std::map<std::string, const stored_item*> before;
+    for (const auto& s : *stored) before.emplace(s.item_id, &s);
+
+    std::vector<const calendar::source_item*> changed;
+    std::vector<std::string> removed;
+    if (synced->full) {
+        std::set<std::string> present;
+        for (const auto& item : synced->items) present.insert(item.item_id);
+        for (const auto& [id, s] : before) {
+            if (!present.count(id)) removed.push_back(id);
+        }
+        items_.clear();
+    } else {
+        removed = synced->removed;
+        for (const auto& id : removed) items_.erase(id);
+    }
+    for (auto& item : synced->items) {
+        auto it = before.find(item.item_id);
+        const bool is_new = first_pass_ || it == before.end() || it->second->etag != item.etag;
+        auto [pos, inserted] = items_.insert_or_assign(item.item_id, std::move(item));
+        if (is_new) changed.push_back(&pos->second);
+    }
+
+    std::vector<stored_item> upserts;
+    for (const calendar::source_item* item : changed) {
+        stored_item s;
+        s.item_id = item->item_id;
+        s.etag = item->etag;
+        s.owner_status = owner_status_of(*item);
+        for (const auto& e : item->events) {
+            if (s.uid.empty()) s.uid = e.uid;
+            if (auto fact = policy::fact_of(e, address())) s.facts.push_back(std::move(*fact));
+        }
+        // An organizer's update resets the owner's answer to NEEDS-ACTION in the same object;
+        // that the owner had accepted the meeting must survive it (updates of accepted meetings
+        // are never acted on).
+        if (auto old = before.find(item->item_id);
+            old != before.end() && old->second->uid == s.uid) {
+            for (const auto& fact : old->second->facts) {
+                const bool accepted =
+                    fact.owner_organizes || fact.owner_status == partstat::accepted;
+                if (accepted && std::none_of(s.facts.begin(), s.facts.end(), [&](const auto& f) {
+                        return f.uid == fact.uid && f.owner_status == partstat::accepted;
+                    })) {
+                    s.facts.push_back(fact);
+                }
+            }
+        }
+        upserts.push_back(std::move(s));
+        ++report.items_read;
+    }
+    if (auto applied = db_.apply_sync(address(), upserts, removed, synced->token, clock_.now());
+        !applied) {
+        log::error("cannot record the calendar state; not acting",
+                   {{"mailbox", address()}, {"error", applied.error()}});
+        co_return report;
+    }
+    if (!rebuild_history()) co_return report;
+    first_pass_ = false;
+
+    for (const calendar::source_item* item : changed) {
+        if (stopping_) break;
+        co_await decide(*item, report);
+    }
+    if (!stopping_) co_await resume_unfinished(report);
+    co_return report;
+}
+
+asio::awaitable<void> mailbox_worker::decide(const calendar::source_item& item,
+                                             pass_report& report) {
+    if (!item.problems.empty()) {
+        // Never half an invitation: an object that cannot be read is left alone, and said so.
+        log::warning("cannot read a calendar object; left alone",
+                     {{"mailbox", address()},
+                      {"item", item.item_id},
+                      {"problem", item.problems.front().to_string()}});
+        co_return;
+    }
+    policy::context ctx;
+    ctx.mailbox = address();
+    ctx.org_domains = setup_.mailbox.org_domains;
+    ctx.now = clock_.now();
+    ctx.known = &history_;
+    ctx.trusted_by_owner = trusted_;
+    for (const calendar::invitation* inv : meetings_of(item)) {
+        const policy::decision d = policy::evaluate(*setup_.policy, *inv, ctx);
+        if (d.by_guard) {
+            log::debug("left by a guard",
+                       {{"mailbox", address()}, {"uid", inv->uid}, {"rule", d.rule}});
+            continue;
+        }
+        co_await act(item, *inv, d, report);
+    }
+}
+
+calendar::response mailbox_worker::response_for(const journal_entry& entry) const {
+    calendar::response r;
+    r.status = status_for(entry.action);
+    r.comment = entry.reply;
+    r.send = entry.send_response;
+    r.now = clock_.now();
+    // The owner's name for the reply, as the invitation lists it.
+    if (auto it = items_.find(entry.item_id); it != items_.end()) {
+        for (const auto& e : it->second.events) {
+            if (e.uid == entry.key.uid && e.owner && !e.owner->name.empty())
+                r.owner_name = e.owner->name;
+        }
+    }
+    if (r.owner_name.empty()) r.owner_name = policy::name_from_address(address());
+    return r;
+}
+
+asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
+                                          const calendar::invitation& inv,
+                                          const policy::decision& d, pass_report& report) {
+    journal_key key{address(), inv.uid,
+                    inv.recurrence_id ? calendar::format_utc(*inv.recurrence_id) : "",
+                    inv.sequence};
+    auto existing = db_.find(key);
+    if (!existing) {
+        log::error("cannot read the journal; not acting",
+                   {{"mailbox", address()}, {"error", existing.error()}});
+        co_return;
+    }
+    if (*existing) {
+        // This version of the meeting was decided before: finish it if it is not finished.
+        journal_entry& prior = **existing;
+        if (prior.state == entry_state::intent || prior.state == entry_state::failed) {
+            co_await carry_out(prior, inv, report, /*verify_first=*/true);
+        }
+        // A mailbox switched from dry-run to enforce: what dry-run journaled is carried out now,
+        // if today's decision is still the same and the meeting has not begun.
+        const bool same =
+            prior.action == policy::name_of(d.action) && prior.send_response == d.send_response;
+        if (prior.state == entry_state::dry_run && setup_.mode == config::mailbox_mode::enforce &&
+            same && inv.start > clock_.now()) {
+            if (auto set = db_.set_state(prior.id, entry_state::intent, "", clock_.now()); !set) {
+                log::error("cannot journal a decision; not acting",
+                           {{"mailbox", address()}, {"error", set.error()}});
+                co_return;
+            }
+            prior.state = entry_state::intent;
+            log::info("enforcing a decision made in dry-run",
+                      {{"mailbox", address()}, {"uid", key_text(key)}});
+            co_await carry_out(prior, inv, report, /*verify_first=*/true);
+        }
+        co_return;
+    }
+
+    journal_entry e;
+    e.key = key;
+    e.item_id = item.item_id;
+    e.etag = item.etag;
+    e.subject = inv.subject;
+    e.organizer = inv.organizer.address;
+    e.start = inv.start;
+    e.rule = d.rule;
+    e.action = std::string(policy::name_of(d.action));
+    e.send_response = d.send_response;
+    e.reply = d.reply;
+    e.reason = d.reason;
+    e.signals = signals_text(d);
+    e.mode = std::string(config::name_of(setup_.mode));
+    e.decided_at = clock_.now();
+    if (d.action == policy::action::request_agenda) {
+        e.deadline = inv.start - std::chrono::hours{setup_.agenda_deadline_hours};
+    }
+    if (d.action == policy::action::leave) {
+        e.state = entry_state::left;
+    } else if (setup_.mode == config::mailbox_mode::dry_run) {
+        e.state = entry_state::dry_run;
+    } else if (d.action == policy::action::decline && d.send_response) {
+        auto sent = db_.declines_sent_since(address(), e.decided_at - std::chrono::hours{1});
+        if (!sent) {
+            log::error("cannot read the journal; not acting",
+                       {{"mailbox", address()}, {"error", sent.error()}});
+            co_return;
+        }
+        e.state =
+            *sent >= setup_.max_declines_per_hour ? entry_state::rate_limited : entry_state::intent;
+    } else {
+        e.state = entry_state::intent;
+    }
+
+    auto id = db_.record(e);
+    if (!id) {
+        log::error("cannot journal a decision; not acting",
+                   {{"mailbox", address()}, {"uid", inv.uid}, {"error", id.error()}});
+        co_return;
+    }
+    e.id = *id;
+    ++report.decided;
+    log::info("decision", {{"mailbox", address()},
+                           {"uid", key_text(key)},
+                           {"rule", e.rule},
+                           {"action", e.action},
+                           {"respond", e.send_response ? "yes" : "no"},
+                           {"mode", e.mode},
+                           {"state", std::string(name_of(e.state))}});
+    log::debug("decision detail",
+               {{"mailbox", address()}, {"uid", inv.uid}, {"subject", inv.subject}});
+    if (e.state == entry_state::rate_limited) {
+        log::warning("decline limit reached: decision journaled, not sent",
+                     {{"mailbox", address()},
+                      {"uid", key_text(key)},
+                      {"limit_per_hour", std::to_string(setup_.max_declines_per_hour)}});
+    }
+    if (e.state == entry_state::intent) co_await carry_out(e, inv, report, /*verify_first=*/false);
+}
+
+asio::awaitable<void> mailbox_worker::carry_out(const journal_entry& entry,
+                                                const calendar::invitation& inv,
+                                                pass_report& report, bool verify_first) {
+    const calendar::response r = response_for(entry);
+    // Anything but a decision made a moment ago may already have taken effect (a crash, or a
+    // failure whose outcome was unknown): ask the source before acting, never act twice.
+    if (verify_first) {
+        auto state = co_await source_->state(entry.item_id, inv, r);
+        if (state && state->applied) {
+            if (auto set = db_.set_state(entry.id, entry_state::done, "", clock_.now()); !set) {
+                log::error("cannot record a response",
+                           {{"mailbox", address()}, {"error", set.error()}});
+            }
+            log::info("already carried out",
+                      {{"mailbox", address()}, {"uid", key_text(entry.key)}});
+            co_return;
+        }
+    }
+    auto done = co_await source_->respond(entry.item_id, entry.etag, inv, r);
+    const time_point now = clock_.now();
+    if (done) {
+        ++report.carried_out;
+        if (auto set = db_.set_state(entry.id, entry_state::done, "", now); !set) {
+            log::error("response sent but not recorded",
+                       {{"mailbox", address()}, {"error", set.error()}});
+        }
+        log::info("carried out", {{"mailbox", address()},
+                                  {"uid", key_text(entry.key)},
+                                  {"action", entry.action},
+                                  {"respond", entry.send_response ? "yes" : "no"}});
+        co_return;
+    }
+    ++report.failed;
+    if (auto set = db_.set_state(entry.id, entry_state::failed, done.error().message, now); !set) {
+        log::error("cannot record a failure", {{"mailbox", address()}, {"error", set.error()}});
+    }
+    log::warning(
+        "response failed; will retry",
+        {{"mailbox", address()}, {"uid", key_text(entry.key)}, {"error", done.error().message}});
+}
+
+asio::awaitable<void> mailbox_worker::resume_unfinished(pass_report& report) {
+    std::vector<journal_entry> pending;
+    if (auto unfinished = db_.unfinished(address())) {
+        pending = std::move(*unfinished);
+    } else {
+        log::error("cannot read the journal",
+                   {{"mailbox", address()}, {"error", unfinished.error()}});
+        co_return;
+    }
+    journal_query failed;
+    failed.mailbox = address();
+    failed.state = entry_state::failed;
+    if (auto more = db_.list(failed)) pending.insert(pending.end(), more->begin(), more->end());
+
+    for (auto& entry : pending) {
+        if (stopping_) co_return;
+        const calendar::invitation* inv = nullptr;
+        if (auto it = items_.find(entry.item_id); it != items_.end()) {
+            for (const auto* m : meetings_of(it->second)) {
+                if (m->uid == entry.key.uid) inv = m;
+            }
+        }
+        if (!inv) {
+            db_.set_state(entry.id, entry_state::superseded,
+                          "the meeting is no longer in the calendar", clock_.now());
+            log::info("meeting gone; nothing to finish",
+                      {{"mailbox", address()}, {"uid", key_text(entry.key)}});
+            continue;
+        }
+        if (inv->sequence > entry.key.sequence) {
+            db_.set_state(entry.id, entry_state::superseded,
+                          "a newer version of the meeting arrived", clock_.now());
+            continue;
+        }
+        co_await carry_out(entry, *inv, report, /*verify_first=*/true);
+    }
+}
+
+asio::awaitable<void> mailbox_worker::run(bool once) {
+    timer_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
+    std::mt19937 jitter(std::random_device{}());
+    while (!stopping_) {
+        const pass_report r = co_await pass();
+        log::debug("pass", {{"mailbox", address()},
+                            {"synced", r.synced ? "yes" : "no"},
+                            {"read", std::to_string(r.items_read)},
+                            {"decided", std::to_string(r.decided)},
+                            {"carried_out", std::to_string(r.carried_out)},
+                            {"failed", std::to_string(r.failed)}});
+        if (once) break;
+        // Back off after failures, with jitter so that many mailboxes do not retry in step.
+        auto delay = setup_.poll;
+        if (failures_ > 0) {
+            const auto factor = 1 << std::min(failures_, 6);
+            delay = std::min<std::chrono::seconds>(setup_.poll * factor, std::chrono::minutes{15});
+            delay +=
+                std::chrono::seconds{jitter() % (static_cast<unsigned>(delay.count()) / 4 + 1)};
+        }
+        timer_->expires_after(delay);
+        co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+}  // namespace agendad::daemon
