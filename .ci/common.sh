@@ -13,6 +13,7 @@ agendad_packages=(
   libical-dev libssl-dev libyaml-cpp-dev libsqlite3-dev
   libgtest-dev libgmock-dev
   unicode-cldr-core tzdata
+  python3-aiosmtpd radicale apache2-utils
 )
 
 agendad_install_missing() {

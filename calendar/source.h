@@ -74,6 +74,8 @@ public:
     // Changes since `token` ("" or a token the source no longer accepts: everything, full=true).
     // Coroutines here take strings by const reference, and callers keep the argument alive across
     // the co_await: GCC 12 miscopies by-value string parameters into coroutine frames.
+    // GCC 12 also miscompiles a co_await used directly as an if/while condition (the coroutine
+    // crashes on resumption): bind the result first, `if (auto r = co_await f(); !r)`.
     virtual boost::asio::awaitable<source_result<sync_result>> sync(const std::string& token) = 0;
     // Carries out `r` for `inv`, an event of item `item_id` at version `etag`.
     virtual boost::asio::awaitable<source_result<void>> respond(const std::string& item_id, const std::string& etag,

@@ -1,0 +1,107 @@
+// HTTP(S) for the calendar sources (CalDAV now, Graph and EWS later), on Beast and OpenSSL:
+// a timeout on every step, a size limit on every response, TLS verified by default, no redirects
+// followed. Beast stays in the .cpp: this header costs a source file almost nothing to include.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace agendad::calendar::http {
+
+// "https://cal.example.com:8443/dav/calendars/" split into its parts.
+struct url {
+    std::string scheme;  // "http" or "https"
+    std::string host;    // without brackets for IPv6
+    std::string port;    // explicit or the scheme's default
+    std::string target;  // path and query, "/" at least
+    // Strict: http/https only, no user:password@, no unescaped spaces or non-ASCII (an href
+    // must arrive percent-encoded; nothing is encoded here).
+    static std::optional<url> parse(std::string_view text);
+    std::string origin() const;  // "https://cal.example.com:8443"
+    // A target relative to this URL resolved (an href from a server): "/x" or "https://h/x".
+    std::optional<url> resolve(std::string_view href) const;
+    bool is_loopback() const;  // 127.0.0.0/8, ::1, localhost
+};
+
+struct tls_options {
+    bool verify = true;              // certificate chain and host name; only tests turn it off
+    std::filesystem::path ca_file;   // extra trust anchors (an on-prem CA); empty: the system's
+};
+
+struct limits {
+    std::size_t max_response_bytes = std::size_t{16} << 20;  // headers and body
+    // Name lookup, TCP connect and TLS handshake together (a slow lookup is failure::resolve).
+    std::chrono::milliseconds connect_timeout{std::chrono::seconds{10}};
+    std::chrono::milliseconds request_timeout{std::chrono::seconds{60}};  // whole exchange
+};
+
+struct header {
+    std::string name;
+    std::string value;
+};
+
+struct request {
+    std::string method = "GET";
+    std::string target;  // path and query; empty: the URL's own target
+    std::vector<header> headers;  // Host, Content-Length and User-Agent are added
+    std::string body;
+};
+
+struct response {
+    int status = 0;
+    std::vector<header> headers;
+    std::string body;
+    // The first header of that name (case-insensitive).
+    std::optional<std::string_view> find(std::string_view name) const;
+};
+
+enum class failure {
+    resolve,    // the host name does not resolve
+    connect,    // refused or unreachable, or the request could not be written
+    tls,        // handshake failed: untrusted or expired certificate, wrong host name, ...
+    timeout,    // a step took longer than its limit
+    too_large,  // the response is over max_response_bytes
+    protocol,   // not HTTP, a bad chunk, a reset in the middle of a response, ...
+};
+
+struct error {
+    failure kind = failure::protocol;
+    std::string message;  // for logs: names the host, never credentials
+};
+
+template <class T>
+using result = boost::system::result<T, error>;
+
+// One client per source (creating one loads the trust store). Connections are kept alive and
+// reused per origin when the server allows it; a connection that failed is never reused, and a
+// reused one that fails before any byte of the response is retried once on a fresh connection.
+// Not thread-safe: use it from one thread (or strand), and keep it alive until its sends finish.
+class client {
+public:
+    client(boost::asio::any_io_executor executor, tls_options tls = {}, limits lim = {});
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    // Sends `r` to `base` (its target unless r.target is set). A 3xx is returned, not followed.
+    // Keep `base` and `r` alive until the co_await completes (see calendar/source.h on GCC 12).
+    boost::asio::awaitable<result<response>> send(const url& base, const request& r);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+// "Basic dXNlcjpwYXNz" for an Authorization header.
+std::string basic_authorization(std::string_view user, std::string_view password);
+
+}  // namespace agendad::calendar::http
