@@ -27,7 +27,7 @@ constexpr const char* file_name = "agendad.sqlite3";
 constexpr std::int64_t application_id = 0x61676e64;
 // Bumped by every schema change; a binary refuses a store written by a newer one rather than
 // misreading it.
-constexpr std::int64_t schema_version = 1;
+constexpr std::int64_t schema_version = 2;
 // The CLI (`agendad decisions`, `agendad undo`) may hold the store briefly while the daemon runs.
 constexpr int busy_timeout_ms = 5000;
 
@@ -44,29 +44,16 @@ constexpr std::array<entry_state, 9> all_states{
     entry_state::overridden, entry_state::undone,       entry_state::superseded,
 };
 
-const char* const schema_sql = R"sql(
-CREATE TABLE items (
-    mailbox      TEXT NOT NULL,
-    item_id      TEXT NOT NULL,
-    etag         TEXT NOT NULL,
-    uid          TEXT NOT NULL,
-    owner_status TEXT NOT NULL,
-    facts        BLOB NOT NULL,
-    PRIMARY KEY (mailbox, item_id)
-) WITHOUT ROWID;
-
-CREATE TABLE sync_state (
-    mailbox      TEXT PRIMARY KEY NOT NULL,
-    token        TEXT NOT NULL,
-    last_sync_at INTEGER NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE journal (
+// The journal's columns and key, shared by the schema and the migration that rebuilds it.
+constexpr std::string_view journal_columns_sql = R"sql(
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     mailbox       TEXT NOT NULL,
     uid           TEXT NOT NULL,
     recurrence_id TEXT NOT NULL,
     sequence      INTEGER NOT NULL,
+    -- "" for the decision on a meeting version; a follow-up action on the same version (the
+    -- decline when no agenda arrived by the deadline) has its own phase.
+    phase         TEXT NOT NULL DEFAULT '',
     item_id       TEXT NOT NULL,
     etag          TEXT NOT NULL,
     subject       TEXT NOT NULL,
@@ -88,11 +75,31 @@ CREATE TABLE journal (
     -- When the entry first reached `done`. Kept when it later becomes overridden, undone or
     -- superseded: a decline that was sent counts against the rate limit whatever came after.
     done_at       INTEGER,
-    UNIQUE (mailbox, uid, recurrence_id, sequence)
-);
+    UNIQUE (mailbox, uid, recurrence_id, sequence, phase)
+)sql";
+
+constexpr std::string_view journal_indexes_sql = R"sql(
 CREATE INDEX journal_by_mailbox_state ON journal (mailbox, state, decided_at);
 CREATE INDEX journal_by_decided_at ON journal (decided_at);
 CREATE INDEX journal_sent ON journal (mailbox, action, done_at);
+)sql";
+
+constexpr std::string_view other_tables_sql = R"sql(
+CREATE TABLE items (
+    mailbox      TEXT NOT NULL,
+    item_id      TEXT NOT NULL,
+    etag         TEXT NOT NULL,
+    uid          TEXT NOT NULL,
+    owner_status TEXT NOT NULL,
+    facts        BLOB NOT NULL,
+    PRIMARY KEY (mailbox, item_id)
+) WITHOUT ROWID;
+
+CREATE TABLE sync_state (
+    mailbox      TEXT PRIMARY KEY NOT NULL,
+    token        TEXT NOT NULL,
+    last_sync_at INTEGER NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE trusted (
     mailbox TEXT NOT NULL,
@@ -102,6 +109,28 @@ CREATE TABLE trusted (
     PRIMARY KEY (mailbox, address)
 ) WITHOUT ROWID;
 )sql";
+
+std::string schema_sql() {
+    return std::string(other_tables_sql) + "CREATE TABLE journal (" +
+           std::string(journal_columns_sql) + ");\n" + std::string(journal_indexes_sql);
+}
+
+// Schema 1 → 2: the journal's key gained `phase`. SQLite cannot change a table's UNIQUE
+// constraint, so the table is rebuilt and its rows copied (ids kept).
+std::string migrate_1_to_2_sql() {
+    return "CREATE TABLE journal_v2 (" + std::string(journal_columns_sql) + ");\n" +
+           R"sql(
+INSERT INTO journal_v2 (id, mailbox, uid, recurrence_id, sequence, phase, item_id, etag, subject,
+    organizer, start_at, rule, action, send_response, reply, reason, signals, mode, state, error,
+    decided_at, finished_at, deadline, done_at)
+  SELECT id, mailbox, uid, recurrence_id, sequence, '', item_id, etag, subject, organizer, start_at,
+    rule, action, send_response, reply, reason, signals, mode, state, error, decided_at,
+    finished_at, deadline, done_at FROM journal;
+DROP TABLE journal;
+ALTER TABLE journal_v2 RENAME TO journal;
+)sql" + std::string(journal_indexes_sql) +
+           "PRAGMA user_version=2;\n";
+}
 
 // --- errors ---------------------------------------------------------------------------------
 
@@ -625,7 +654,7 @@ store_result<void> create_schema(const context& c) {
     auto id = read_identity(c);
     if (!id) return failure{id.error()};
     if (id->application != 0 || id->version != 0 || id->objects != 0) return {};
-    if (auto r = c.exec(schema_sql, what); !r) return r;
+    if (auto r = c.exec(schema_sql().c_str(), what); !r) return r;
     const std::string stamp = "PRAGMA application_id=" + std::to_string(application_id) +
                               "; PRAGMA user_version=" + std::to_string(schema_version);
     if (auto r = c.exec(stamp.c_str(), what); !r) return r;
@@ -637,7 +666,7 @@ store_result<void> create_schema(const context& c) {
 constexpr std::string_view select_entries =
     "SELECT id, mailbox, uid, recurrence_id, sequence, item_id, etag, subject, organizer, "
     "start_at, rule, action, send_response, reply, reason, signals, mode, state, error, "
-    "decided_at, finished_at, deadline FROM journal";
+    "decided_at, finished_at, deadline, phase FROM journal";
 
 store_result<journal_entry> read_entry(const context& c, const statement& s) {
     journal_entry e;
@@ -670,6 +699,7 @@ store_result<journal_entry> read_entry(const context& c, const statement& s) {
     e.decided_at = time_of(s.column_integer(19));
     e.finished_at = s.column_optional_time(20);
     e.deadline = s.column_optional_time(21);
+    e.key.phase = s.column_text(22);
     return e;
 }
 
@@ -699,7 +729,9 @@ store_result<std::optional<journal_entry>> read_one_entry(const context& c, stat
 std::string describe(const journal_key& key) {
     std::string text = key.uid + " (";
     if (!key.recurrence_id.empty()) text += "occurrence " + key.recurrence_id + ", ";
-    return text + "sequence " + std::to_string(key.sequence) + ") of " + key.mailbox;
+    text += "sequence " + std::to_string(key.sequence);
+    if (!key.phase.empty()) text += ", " + key.phase;
+    return text + ") of " + key.mailbox;
 }
 
 }  // namespace
@@ -768,6 +800,15 @@ store_result<std::unique_ptr<store>> store::open(const std::filesystem::path& di
         id = read_identity(c);
         if (!id) return failure{id.error()};
         if (auto r = check_identity(c, *id); !r) return failure{r.error()};
+    }
+    if (id->version == 1) {
+        constexpr std::string_view what = "upgrading the store to schema 2";
+        transaction tx(c);
+        if (auto r = tx.begin(what); !r) return failure{r.error()};
+        if (auto again = read_identity(c); again && again->version == 1) {
+            if (auto r = c.exec(migrate_1_to_2_sql().c_str(), what); !r) return failure{r.error()};
+        }
+        if (auto r = tx.commit(what); !r) return failure{r.error()};
     }
     return std::unique_ptr<store>(new store(db.release(), file));
 }
@@ -914,11 +955,27 @@ store_result<std::optional<journal_entry>> store::find(const journal_key& key) {
     const context c{db_, file_};
     const std::string what = "looking up the decision for " + describe(key);
     auto s = c.prepare(std::string(select_entries) +
-                           " WHERE mailbox = ? AND uid = ? AND recurrence_id = ? AND sequence = ?",
+                           " WHERE mailbox = ? AND uid = ? AND recurrence_id = ? AND sequence = ?"
+                           " AND phase = ?",
                        what);
     if (!s) return failure{s.error()};
-    s->text(key.mailbox).text(key.uid).text(key.recurrence_id).integer(key.sequence);
+    s->text(key.mailbox)
+        .text(key.uid)
+        .text(key.recurrence_id)
+        .integer(key.sequence)
+        .text(key.phase);
     return read_one_entry(c, *s, what);
+}
+
+store_result<std::vector<journal_entry>> store::entries_for(std::string_view mailbox,
+                                                            std::string_view uid) {
+    const context c{db_, file_};
+    const std::string what = "reading the decisions for " + std::string(uid);
+    auto s =
+        c.prepare(std::string(select_entries) + " WHERE mailbox = ? AND uid = ? ORDER BY id", what);
+    if (!s) return failure{s.error()};
+    s->text(mailbox).text(uid);
+    return read_entries(c, *s, what);
 }
 
 store_result<std::int64_t> store::record(const journal_entry& entry) {
@@ -931,8 +988,8 @@ store_result<std::int64_t> store::record(const journal_entry& entry) {
     auto s = c.prepare(
         "INSERT INTO journal (mailbox, uid, recurrence_id, sequence, item_id, etag, subject, "
         "organizer, start_at, rule, action, send_response, reply, reason, signals, mode, state, "
-        "error, decided_at, finished_at, deadline, done_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "error, decided_at, finished_at, deadline, done_at, phase) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         what);
     if (!s) return failure{s.error()};
     std::optional<time_point> done_at;
@@ -958,7 +1015,8 @@ store_result<std::int64_t> store::record(const journal_entry& entry) {
         .time(entry.decided_at)
         .time(entry.finished_at)
         .time(entry.deadline)
-        .time(done_at);
+        .time(done_at)
+        .text(entry.key.phase);
     const int rc = s->step();
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
         return failure{"a decision for " + describe(entry.key) + " is already journaled"};

@@ -43,6 +43,9 @@ struct journal_key {
     std::string uid;
     std::string recurrence_id;  // "" for a whole meeting or series, else format_utc(...)
     int sequence = 0;
+    // "" for the decision on this version of the meeting; a follow-up on the same version has its
+    // own phase: "agenda_deadline" (declined because no agenda came), "undo".
+    std::string phase;
 };
 
 enum class entry_state {
@@ -115,6 +118,9 @@ class store {
 
     // --- decision journal ---
     store_result<std::optional<journal_entry>> find(const journal_key& key);
+    // Every entry for a meeting (all versions and phases), oldest first.
+    store_result<std::vector<journal_entry>> entries_for(std::string_view mailbox,
+                                                         std::string_view uid);
     // Inserts the entry (state intent, or any final state for dry-run/leave/rate-limited) and
     // returns its id; a second entry with the same key is an error (never two decisions).
     store_result<std::int64_t> record(const journal_entry& entry);

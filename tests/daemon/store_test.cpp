@@ -120,7 +120,7 @@ stored_item item(std::string id, std::string etag, std::vector<policy::meeting_f
 journal_entry entry(std::string mailbox, std::string uid, int sequence, time_point decided,
                     std::string action = "decline", entry_state state = entry_state::intent) {
     journal_entry e;
-    e.key = {std::move(mailbox), std::move(uid), "", sequence};
+    e.key = {std::move(mailbox), std::move(uid), "", sequence, ""};
     e.item_id = "item-" + e.key.uid;
     e.etag = "\"1\"";
     e.subject = "Quick sync";
@@ -603,7 +603,7 @@ TEST_F(store_test, round_trips_journal_entries_with_every_field) {
         EXPECT_EQ(describe(**by_id), describe(*e));
     }
     EXPECT_EQ((*s->find(full.key))->id, *full_id);
-    EXPECT_EQ(*s->find({"owner@example.com", "nobody", "", 0}), std::nullopt);
+    EXPECT_EQ(*s->find({"owner@example.com", "nobody", "", 0, ""}), std::nullopt);
     EXPECT_EQ(*s->entry(*bare_id + 100), std::nullopt);
 }
 
@@ -667,6 +667,111 @@ TEST_F(store_test, sequence_recurrence_and_mailbox_make_different_keys) {
     EXPECT_EQ(twice.error(),
               "a decision for uid-1 (occurrence 2026-11-24T18:00:00Z, sequence 0) of "
               "owner@example.com is already journaled");
+}
+
+TEST_F(store_test, a_follow_up_on_the_same_version_has_its_own_key) {
+    auto s = open_store();
+    ASSERT_TRUE(s);
+    auto request = entry("owner@example.com", "uid-1", 3, t0, "request_agenda", entry_state::done);
+    ASSERT_TRUE(s->record(request));
+    auto deadline = entry("owner@example.com", "uid-1", 3, t0 + 24h, "decline");
+    deadline.key.phase = "agenda_deadline";
+    const auto id = s->record(deadline);
+    ASSERT_TRUE(id) << id.error();
+
+    auto found = s->find(deadline.key);
+    ASSERT_TRUE(found && found->has_value());
+    EXPECT_EQ((*found)->id, *id);
+    EXPECT_EQ((*found)->key.phase, "agenda_deadline");
+    EXPECT_EQ((*found)->action, "decline");
+
+    // The deadline decline happens once, like any decision.
+    auto twice = s->record(deadline);
+    ASSERT_FALSE(twice);
+    EXPECT_EQ(twice.error(),
+              "a decision for uid-1 (sequence 3, agenda_deadline) of "
+              "owner@example.com is already journaled");
+}
+
+TEST_F(store_test, entries_for_a_meeting_are_every_version_and_phase_oldest_first) {
+    auto s = open_store();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->record(entry("owner@example.com", "uid-1", 0, t0, "request_agenda")));
+    ASSERT_TRUE(s->record(entry("owner@example.com", "other", 0, t0 + 1h)));
+    ASSERT_TRUE(s->record(entry("deputy@example.com", "uid-1", 0, t0 + 2h)));
+    ASSERT_TRUE(s->record(entry("owner@example.com", "uid-1", 1, t0 + 3h, "request_agenda")));
+    auto undo = entry("owner@example.com", "uid-1", 1, t0 + 4h, "accept");
+    undo.key.phase = "undo";
+    ASSERT_TRUE(s->record(undo));
+
+    auto all = s->entries_for("owner@example.com", "uid-1");
+    ASSERT_TRUE(all) << all.error();
+    std::vector<std::string> seen;
+    for (const auto& e : *all) {
+        seen.push_back(std::to_string(e.key.sequence) + "/" + e.key.phase + "/" + e.action);
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"0//request_agenda", "1//request_agenda",
+                                              "1/undo/accept"}));
+    EXPECT_TRUE(s->entries_for("owner@example.com", "nobody-knows")->empty());
+}
+
+// A store written by the first release (schema 1: no phase in the journal's key) is upgraded in
+// place when opened, keeping every decision and its id.
+TEST_F(store_test, upgrades_a_schema_1_store_and_keeps_its_decisions) {
+    fs::create_directories(dir_);
+    raw_exec(file_, R"sql(
+CREATE TABLE items (mailbox TEXT NOT NULL, item_id TEXT NOT NULL, etag TEXT NOT NULL,
+    uid TEXT NOT NULL, owner_status TEXT NOT NULL, facts BLOB NOT NULL,
+    PRIMARY KEY (mailbox, item_id)) WITHOUT ROWID;
+CREATE TABLE sync_state (mailbox TEXT PRIMARY KEY NOT NULL, token TEXT NOT NULL,
+    last_sync_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, mailbox TEXT NOT NULL, uid TEXT NOT NULL,
+    recurrence_id TEXT NOT NULL, sequence INTEGER NOT NULL, item_id TEXT NOT NULL,
+    etag TEXT NOT NULL, subject TEXT NOT NULL, organizer TEXT NOT NULL,
+    start_at INTEGER NOT NULL, rule TEXT NOT NULL, action TEXT NOT NULL,
+    send_response INTEGER NOT NULL CHECK (send_response IN (0, 1)), reply TEXT NOT NULL,
+    reason TEXT NOT NULL, signals TEXT NOT NULL, mode TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('intent', 'done', 'dry_run', 'left',
+        'rate_limited', 'failed', 'overridden', 'undone', 'superseded')),
+    error TEXT NOT NULL, decided_at INTEGER NOT NULL, finished_at INTEGER, deadline INTEGER,
+    done_at INTEGER, UNIQUE (mailbox, uid, recurrence_id, sequence));
+CREATE INDEX journal_by_mailbox_state ON journal (mailbox, state, decided_at);
+CREATE INDEX journal_by_decided_at ON journal (decided_at);
+CREATE INDEX journal_sent ON journal (mailbox, action, done_at);
+CREATE TABLE trusted (mailbox TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL,
+    since INTEGER NOT NULL, PRIMARY KEY (mailbox, address)) WITHOUT ROWID;
+INSERT INTO journal VALUES (7, 'owner@example.com', 'uid-1', '', 2, 'item-uid-1', '"1"',
+    'Quick sync', 'stranger@elsewhere.example', 1795000000, 'unknown-organizer', 'decline', 1,
+    'I am unable to attend.', 'the organizer is unknown', '', 'enforce', 'done', '', 1794000000,
+    1794000001, NULL, 1794000001);
+PRAGMA application_id = 1634168420;
+PRAGMA user_version = 1;
+)sql");
+    auto s = open_store();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(raw_text(file_, "PRAGMA user_version"), "2");
+
+    journal_key key{"owner@example.com", "uid-1", "", 2, ""};
+    auto kept = s->find(key);
+    ASSERT_TRUE(kept && kept->has_value()) << (kept ? "not found" : kept.error());
+    EXPECT_EQ((*kept)->id, 7);
+    EXPECT_EQ((*kept)->state, entry_state::done);
+    EXPECT_EQ((*kept)->reply, "I am unable to attend.");
+    // The sent decline still counts against the rate limit.
+    EXPECT_EQ(*s->declines_sent_since("owner@example.com", time_point{seconds{1793999999}}), 1);
+
+    // The new key works: an undo of that decline is a second entry for the same version.
+    auto undo = entry("owner@example.com", "uid-1", 2, t0, "accept");
+    undo.key.phase = "undo";
+    ASSERT_TRUE(s->record(undo));
+    EXPECT_FALSE(s->record(entry("owner@example.com", "uid-1", 2, t0)));
+
+    // Opening again does not upgrade twice.
+    s.reset();
+    auto again = open_store();
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->list({})->size(), 2u);
 }
 
 TEST_F(store_test, state_names_round_trip) {
