@@ -270,7 +270,7 @@ policy_load load_policy_text(std::string_view yaml, std::string_view name) {
     if (!root->IsDefined() || root->IsNull()) {
         r.error(*root, "the policy file is empty");
     } else if (r.expect_map(*root, "the policy",
-                            {"name", "mode", "trust", "spam", "rules", "replies"})) {
+                            {"name", "mode", "trust", "spam", "rules", "replies", "follow_up"})) {
         const YAML::Node& doc = *root;
         if (doc["name"]) {
             if (auto n = r.string(doc["name"], "name")) p.name = *n;
@@ -294,7 +294,28 @@ policy_load load_policy_text(std::string_view yaml, std::string_view name) {
         } else {
             read_rules(r, doc["rules"], p, positions);
         }
+        std::vector<std::pair<YAML::Node, std::string>> follow_up_replies;
+        if (const YAML::Node f = doc["follow_up"]; f && !f.IsNull()) {
+            if (r.expect_map(f, "follow_up", {"no_agenda_by_deadline", "undo"})) {
+                for (const auto& [key, target] :
+                     {std::pair{"no_agenda_by_deadline", &p.no_agenda_by_deadline_reply},
+                      std::pair{"undo", &p.undo_reply}}) {
+                    if (!f[key]) continue;
+                    if (auto v = r.string(f[key], std::string("follow_up.") + key)) {
+                        *target = *v;
+                        follow_up_replies.emplace_back(f[key], *v);
+                    }
+                }
+            }
+        }
         std::set<std::string> used;
+        for (const auto& [node, reply] : follow_up_replies) {
+            used.insert(reply);
+            if (!p.replies.count(reply)) {
+                r.error(node, "follow_up names reply '" + reply +
+                                  "', which is not defined under replies");
+            }
+        }
         for (std::size_t i = 0; i < p.rules.size() && i < positions.size(); ++i) {
             const auto& rule = p.rules[i];
             if (rule.reply.empty()) continue;

@@ -63,6 +63,9 @@ struct policy {
     trust_settings trust;
     spam_settings spam;
     std::vector<rule> rules;  // first match wins; when none matches the invitation is left alone
+    // Templates for agendad's follow-ups on its own decisions; empty: answer without text.
+    std::string no_agenda_by_deadline_reply;  // declining after an unanswered request for an agenda
+    std::string undo_reply;                   // `agendad undo` taking back a response that was sent
     std::map<std::string, std::string, std::less<>> replies;  // template name → text
 };
 

@@ -158,6 +158,18 @@ TEST(config_builtin_policy, every_responding_rule_has_an_existing_reply) {
     EXPECT_EQ(responding, 4);  // declined_recently, untrusted_without_agenda, two check-ins
 }
 
+TEST(config_builtin_policy, follow_ups_have_replies_that_render) {
+    const policy_load r = load_builtin_executive_policy();
+    ASSERT_TRUE(r.policy);
+    for (const auto* name : {&r.policy->no_agenda_by_deadline_reply, &r.policy->undo_reply}) {
+        SCOPED_TRACE(*name);
+        ASSERT_FALSE(name->empty()) << "the builtin policy must say what to send";
+        const auto text = r.policy->replies.find(*name);
+        ASSERT_NE(text, r.policy->replies.end());
+        EXPECT_FALSE(policy::check_reply_template(text->second).has_value());
+    }
+}
+
 // ---- one mistake per document, at an exact location ----
 
 struct bad_case {
@@ -403,6 +415,23 @@ const bad_case bad_cases[] = {
      "    action: [leave\n"  // never closed; yaml-cpp notices at the next key
      "replies: {}\n",
      5, 8, "YAML syntax: end of sequence flow not found", 1},
+    {"follow_up_unknown_key",
+     "name: x\n"
+     "rules:\n"
+     "  - name: a\n"
+     "    action: leave\n"
+     "follow_up:\n"
+     "  no_agenda_by_deadlin: late\n",  // 6:3
+     6, 3,
+     "unknown key 'no_agenda_by_deadlin' in follow_up (did you mean 'no_agenda_by_deadline'?)", 1},
+    {"follow_up_names_a_missing_reply",
+     "name: x\n"
+     "rules:\n"
+     "  - name: a\n"
+     "    action: leave\n"
+     "follow_up:\n"
+     "  undo: sorry\n",  // 6:9
+     6, 9, "follow_up names reply 'sorry', which is not defined under replies", 1},
     {"no_rules_key",
      "name: x\n"  // 1:1, the document
      "mode: dry-run\n",
