@@ -40,6 +40,9 @@ struct response {
     bool send = true;                      // false: change the answer without telling the organizer
     std::string owner_name;                // for the reply's ATTENDEE CN
     time_point now{};                      // DTSTAMP of the reply
+    // Tells apart two responses to the same meeting version with the same status (a follow-up
+    // such as "undo"); "" for the decision itself.
+    std::string tag;
 };
 
 // Whether a response already took effect: what crash recovery asks before acting again.

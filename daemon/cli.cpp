@@ -17,6 +17,7 @@ Usage:
   agendad run [--config FILE] [--once]              the daemon: watch, decide, act, journal
   agendad run --demo                                 the daemon on the shipped sample mailbox
   agendad decisions [--mailbox A] [--since T]        what was decided, and why
+  agendad undo ID                                    take back a decision agendad carried out
   agendad explain [options] INVITATION.ics|DIR...   what agendad would do with invitations, and why
   agendad check [FILE...]                            validate the configuration and policy files
   agendad --version
@@ -47,6 +48,7 @@ int run_cli(std::span<const std::string_view> args, std::ostream& out, std::ostr
     if (command == "check") return check_command(rest, out, err);
     if (command == "run") return run_command(rest, out, err);
     if (command == "decisions") return decisions_command(rest, out, err);
+    if (command == "undo") return undo_command(rest, out, err);
     err << "agendad: unknown command '" << command << "'\n\n" << usage;
     return exit_usage;
 }

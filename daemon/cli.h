@@ -19,5 +19,6 @@ int explain_command(std::span<const std::string_view> args, std::ostream& out, s
 int check_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
 int run_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
 int decisions_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
+int undo_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
 
 }  // namespace agendad::daemon

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "calendar/folder/folder_source.h"
 #include "config/daemon_config.h"
 #include "daemon/cli.h"
 #include "daemon/log.h"
 #include "daemon/sd_notify.h"
+#include "daemon/sources.h"
 #include "daemon/store.h"
 #include "daemon/time_arg.h"
 #include "daemon/worker.h"
@@ -99,21 +99,6 @@ struct generation {
     int running = 0;
     int synced_once = 0;
 };
-
-std::unique_ptr<calendar::source> make_source(const config::source_config& s,
-                                              const config::mailbox_config& m, std::string& error) {
-    switch (s.kind) {
-        case config::source_kind::folder:
-            return std::make_unique<calendar::folder_source>(s.folder.path, s.folder.outbox,
-                                                             m.address);
-        case config::source_kind::caldav:
-            error = "source '" + s.name +
-                    "' is a CalDAV source, which this version of agendad cannot use yet";
-            return nullptr;
-    }
-    error = "unknown source kind";
-    return nullptr;
-}
 
 class supervisor {
   public:

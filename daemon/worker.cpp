@@ -24,9 +24,12 @@ std::string key_text(const journal_key& k) {
            std::to_string(k.sequence);
 }
 
-partstat status_for(std::string_view action) {
+// The owner's answer that an action leaves on the calendar.
+partstat status_for(std::string_view action, bool sent) {
     if (action == "accept") return partstat::accepted;
     if (action == "request_agenda") return partstat::tentative;  // answer, but do not commit
+    // Undo goes back to "not answered", or to tentative when the organizer had been told.
+    if (action == "undo") return sent ? partstat::tentative : partstat::needs_action;
     return partstat::declined;
 }
 
@@ -192,6 +195,7 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
         if (stopping_) break;
         co_await decide(*item, report);
     }
+    if (!stopping_) co_await follow_up_agenda_requests(report);
     if (!stopping_) co_await resume_unfinished(report);
     co_return report;
 }
@@ -213,19 +217,87 @@ asio::awaitable<void> mailbox_worker::decide(const calendar::source_item& item,
     ctx.known = &history_;
     ctx.trusted_by_owner = trusted_;
     for (const calendar::invitation* inv : meetings_of(item)) {
+        auto earlier = db_.entries_for(address(), inv->uid);
+        if (!earlier) {
+            log::error("cannot read the journal; not acting",
+                       {{"mailbox", address()}, {"error", earlier.error()}});
+            continue;
+        }
+        if (hands_off(*inv, *earlier)) continue;
+        ctx.trusted_by_owner = trusted_;
         const policy::decision d = policy::evaluate(*setup_.policy, *inv, ctx);
         if (d.by_guard) {
             log::debug("left by a guard",
                        {{"mailbox", address()}, {"uid", inv->uid}, {"rule", d.rule}});
             continue;
         }
-        co_await act(item, *inv, d, report);
+        co_await act(item, *inv, d, *earlier, report);
     }
+}
+
+bool mailbox_worker::hands_off(const calendar::invitation& inv,
+                               const std::vector<journal_entry>& earlier) {
+    for (const auto& e : earlier) {
+        if (e.state == entry_state::overridden || e.state == entry_state::undone) return true;
+    }
+    // What agendad last did to the meeting, and whether the owner has answered otherwise since.
+    const journal_entry* last = nullptr;
+    for (const auto& e : earlier) {
+        if (e.state == entry_state::done && e.action != "leave") last = &e;
+    }
+    if (!last || !inv.owner) return false;
+    const partstat now = inv.owner->partstat;
+    if (now == partstat::needs_action || now == partstat::none ||
+        now == status_for(last->action, last->send_response)) {
+        return false;
+    }
+    const time_point when = clock_.now();
+    const std::string answered(calendar::to_string(now));
+    if (auto set = db_.set_state(last->id, entry_state::overridden,
+                                 "the owner answered " + answered, when);
+        !set) {
+        log::error("cannot record the owner's override",
+                   {{"mailbox", address()}, {"error", set.error()}});
+    }
+    if (!inv.organizer.address.empty()) {
+        if (auto t = db_.trust(address(), inv.organizer.address,
+                               "the owner answered '" + inv.subject + "' " + answered, when);
+            t) {
+            trusted_.push_back(inv.organizer.address);
+        }
+    }
+    log::info(
+        "the owner overrode a decision: agendad leaves this meeting alone and trusts its organizer",
+        {{"mailbox", address()},
+         {"uid", inv.uid},
+         {"owner_answer", answered},
+         {"organizer", inv.organizer.address}});
+    return true;
+}
+
+const calendar::invitation* mailbox_worker::current_meeting(std::string_view uid) const {
+    const calendar::invitation* found = nullptr;
+    for (const auto& [id, item] : items_) {
+        for (const auto* m : meetings_of(item)) {
+            if (m->uid == uid && (!found || m->sequence > found->sequence)) found = m;
+        }
+    }
+    return found;
+}
+
+const calendar::source_item* mailbox_worker::item_of(std::string_view uid) const {
+    for (const auto& [id, item] : items_) {
+        for (const auto& e : item.events) {
+            if (e.uid == uid) return &item;
+        }
+    }
+    return nullptr;
 }
 
 calendar::response mailbox_worker::response_for(const journal_entry& entry) const {
     calendar::response r;
-    r.status = status_for(entry.action);
+    r.status = status_for(entry.action, entry.send_response);
+    r.tag = entry.key.phase;
     r.comment = entry.reply;
     r.send = entry.send_response;
     r.now = clock_.now();
@@ -242,10 +314,12 @@ calendar::response mailbox_worker::response_for(const journal_entry& entry) cons
 
 asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
                                           const calendar::invitation& inv,
-                                          const policy::decision& d, pass_report& report) {
+                                          const policy::decision& d,
+                                          const std::vector<journal_entry>& earlier,
+                                          pass_report& report) {
     journal_key key{address(), inv.uid,
-                    inv.recurrence_id ? calendar::format_utc(*inv.recurrence_id) : "",
-                    inv.sequence};
+                    inv.recurrence_id ? calendar::format_utc(*inv.recurrence_id) : "", inv.sequence,
+                    ""};
     auto existing = db_.find(key);
     if (!existing) {
         log::error("cannot read the journal; not acting",
@@ -294,6 +368,17 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
     e.decided_at = clock_.now();
     if (d.action == policy::action::request_agenda) {
         e.deadline = inv.start - std::chrono::hours{setup_.agenda_deadline_hours};
+        // An update without an agenda: the request already made still stands; say nothing again.
+        for (const auto& prior : earlier) {
+            if (prior.action == "request_agenda" && prior.key.phase.empty() &&
+                prior.send_response &&
+                (prior.state == entry_state::done || prior.state == entry_state::superseded)) {
+                e.send_response = false;
+                e.reply.clear();
+                e.reason = "the organizer updated the meeting without an agenda; the request of " +
+                           calendar::format_date(prior.decided_at) + " still stands";
+            }
+        }
     }
     if (d.action == policy::action::leave) {
         e.state = entry_state::left;
@@ -320,6 +405,14 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
     }
     e.id = *id;
     ++report.decided;
+    // A request for an agenda on an earlier version is answered by this decision.
+    for (const auto& prior : earlier) {
+        if (prior.action == "request_agenda" && prior.state == entry_state::done &&
+            prior.deadline && prior.key.sequence < key.sequence) {
+            db_.set_state(prior.id, entry_state::superseded, "the organizer sent a new version",
+                          e.decided_at);
+        }
+    }
     log::info("decision", {{"mailbox", address()},
                            {"uid", key_text(key)},
                            {"rule", e.rule},
@@ -377,6 +470,96 @@ asio::awaitable<void> mailbox_worker::carry_out(const journal_entry& entry,
     log::warning(
         "response failed; will retry",
         {{"mailbox", address()}, {"uid", key_text(entry.key)}, {"error", done.error().message}});
+}
+
+asio::awaitable<void> mailbox_worker::follow_up_agenda_requests(pass_report& report) {
+    auto waiting = db_.waiting_for_agenda(address());
+    if (!waiting) {
+        log::error("cannot read the journal", {{"mailbox", address()}, {"error", waiting.error()}});
+        co_return;
+    }
+    const time_point now = clock_.now();
+    for (const journal_entry& w : *waiting) {
+        if (stopping_) co_return;
+        const calendar::invitation* inv = current_meeting(w.key.uid);
+        const calendar::source_item* item = item_of(w.key.uid);
+        if (!inv || !item) {
+            db_.set_state(w.id, entry_state::superseded, "the meeting is no longer in the calendar",
+                          now);
+            continue;
+        }
+        // A new version is decided on its own (and an agenda in it clears the request).
+        if (inv->sequence > w.key.sequence) {
+            db_.set_state(w.id, entry_state::superseded, "the organizer sent a new version", now);
+            continue;
+        }
+        if (!w.deadline || *w.deadline > now) continue;
+
+        journal_key key = w.key;
+        key.phase = "agenda_deadline";
+        auto existing = db_.find(key);
+        if (!existing) {
+            log::error("cannot read the journal; not acting",
+                       {{"mailbox", address()}, {"error", existing.error()}});
+            continue;
+        }
+        if (*existing) {
+            if ((*existing)->state == entry_state::intent ||
+                (*existing)->state == entry_state::failed) {
+                co_await carry_out(**existing, *inv, report, /*verify_first=*/true);
+            } else {
+                db_.set_state(w.id, entry_state::superseded,
+                              "declined at the deadline: no agenda arrived", now);
+            }
+            continue;
+        }
+        journal_entry e;
+        e.key = key;
+        e.item_id = item->item_id;
+        e.etag = item->etag;
+        e.subject = inv->subject;
+        e.organizer = inv->organizer.address;
+        e.start = inv->start;
+        e.rule = "agenda_deadline";
+        e.action = "decline";
+        e.send_response = true;
+        if (const auto& name = setup_.policy->no_agenda_by_deadline_reply; !name.empty()) {
+            if (auto it = setup_.policy->replies.find(name); it != setup_.policy->replies.end()) {
+                e.reply = policy::render_reply(it->second, *inv, address());
+            }
+        }
+        e.reason =
+            "no agenda arrived by the deadline, " + std::to_string(setup_.agenda_deadline_hours) +
+            " h before the meeting (requested on " + calendar::format_date(w.decided_at) + ")";
+        e.mode = std::string(config::name_of(setup_.mode));
+        e.decided_at = now;
+        e.state = entry_state::intent;
+        if (setup_.mode == config::mailbox_mode::dry_run) {
+            e.state = entry_state::dry_run;
+        } else if (auto sent = db_.declines_sent_since(address(), now - std::chrono::hours{1});
+                   sent && *sent >= setup_.max_declines_per_hour) {
+            e.state = entry_state::rate_limited;
+        }
+        auto id = db_.record(e);
+        if (!id) {
+            log::error("cannot journal a decision; not acting",
+                       {{"mailbox", address()}, {"error", id.error()}});
+            continue;
+        }
+        e.id = *id;
+        ++report.decided;
+        db_.set_state(w.id, entry_state::superseded, "declined at the deadline: no agenda arrived",
+                      now);
+        log::info("decision", {{"mailbox", address()},
+                               {"uid", key_text(key)},
+                               {"rule", e.rule},
+                               {"action", e.action},
+                               {"respond", "yes"},
+                               {"mode", e.mode},
+                               {"state", std::string(name_of(e.state))}});
+        if (e.state == entry_state::intent)
+            co_await carry_out(e, *inv, report, /*verify_first=*/false);
+    }
 }
 
 asio::awaitable<void> mailbox_worker::resume_unfinished(pass_report& report) {

@@ -67,7 +67,16 @@ class mailbox_worker {
     boost::asio::awaitable<void> decide(const calendar::source_item& item, pass_report& report);
     boost::asio::awaitable<void> act(const calendar::source_item& item,
                                      const calendar::invitation& inv, const policy::decision& d,
+                                     const std::vector<journal_entry>& earlier,
                                      pass_report& report);
+    // Requests for an agenda: superseded by a new version, or declined at their deadline.
+    boost::asio::awaitable<void> follow_up_agenda_requests(pass_report& report);
+    // Whether the owner has taken the meeting over (answered otherwise, or undid a decision):
+    // then agendad never touches it again and trusts its organizer.
+    bool hands_off(const calendar::invitation& inv, const std::vector<journal_entry>& earlier);
+    // The latest version of a meeting among the calendar's objects, and the object holding it.
+    const calendar::invitation* current_meeting(std::string_view uid) const;
+    const calendar::source_item* item_of(std::string_view uid) const;
     // Carries out a journaled decision; `verify_first` asks the source whether it already took
     // effect (after a crash or a failure whose outcome is unknown).
     boost::asio::awaitable<void> carry_out(const journal_entry& entry,

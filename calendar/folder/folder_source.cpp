@@ -101,7 +101,8 @@ folder_source::folder_source(fs::path folder, fs::path outbox, std::string mailb
       outbox_(std::move(outbox)),
       mailbox_(normalize_address(mailbox)) {}
 
-fs::path folder_source::reply_path(const invitation& inv, partstat status) const {
+fs::path folder_source::reply_path(const invitation& inv, partstat status,
+                                   const std::string& tag) const {
     // Named after the decision's key, readable, and unique even when the UID is not file-safe.
     std::string safe;
     for (char c : inv.uid.substr(0, 80)) {
@@ -114,7 +115,7 @@ fs::path folder_source::reply_path(const invitation& inv, partstat status) const
                   static_cast<unsigned long long>(fnv1a(
                       inv.uid + "\n" + (inv.recurrence_id ? format_utc(*inv.recurrence_id) : ""))));
     std::string name = safe + "-" + hash + "-seq" + std::to_string(inv.sequence) + "-" +
-                       std::string(status_word(status)) + ".ics";
+                       std::string(status_word(status)) + (tag.empty() ? "" : "-" + tag) + ".ics";
     return outbox_ / name;
 }
 
@@ -178,7 +179,7 @@ boost::asio::awaitable<source_result<void>> folder_source::respond(const std::st
     if (ec)
         co_return failure(source_failure::transient,
                           "cannot create the outbox " + outbox_.string() + ": " + ec.message());
-    const fs::path target = reply_path(inv, r.status);
+    const fs::path target = reply_path(inv, r.status, r.tag);
     if (fs::exists(target, ec))
         co_return boost::system::result<void, source_error>();  // already out
     reply_options options;
@@ -203,7 +204,7 @@ boost::asio::awaitable<source_result<applied_state>> folder_source::state(
     out.owner_status = inv.owner ? inv.owner->partstat : partstat::none;
     // The folder is never written; a response exists as its reply in the outbox (a silent one
     // leaves no trace, and doing it again changes nothing).
-    out.applied = !r.send || fs::exists(reply_path(inv, r.status), ec);
+    out.applied = !r.send || fs::exists(reply_path(inv, r.status, r.tag), ec);
     co_return out;
 }
 

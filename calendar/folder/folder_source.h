@@ -25,8 +25,9 @@ class folder_source final : public source {
                                                                const invitation& inv,
                                                                const response& r) override;
 
-    // Where the reply for `inv` with `status` is (or would be) written.
-    std::filesystem::path reply_path(const invitation& inv, partstat status) const;
+    // Where the reply for `inv` with `status` (and the response's tag) is (or would be) written.
+    std::filesystem::path reply_path(const invitation& inv, partstat status,
+                                     const std::string& tag = {}) const;
 
   private:
     struct cached {

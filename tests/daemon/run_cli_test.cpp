@@ -55,7 +55,9 @@ std::vector<label> labels_of(const fs::path& dir) {
     return out;
 }
 
-bool silent(const label& l) { return l.why.find("without sending") != std::string::npos; }
+bool silent(const label& l) {
+    return l.why.find("without sending") != std::string::npos;
+}
 
 // The replies that the labelled set must produce in enforce mode: UID → PARTSTAT.
 std::map<std::string, std::string> expected_replies() {
@@ -76,13 +78,16 @@ std::map<std::string, std::string> replies_in(const fs::path& outbox) {
     std::map<std::string, std::string> out;
     if (!fs::exists(outbox)) return out;
     for (const auto& f : fs::directory_iterator(outbox)) {
+        // A reply being written is a dot-file until it is renamed into place, whole.
+        if (f.path().filename().string().front() == '.') continue;
         if (f.path().extension() != ".ics") {
             ADD_FAILURE() << "unexpected file in the outbox: " << f.path();
             continue;
         }
         const std::string text = read_file(f.path());
         EXPECT_THAT(text, HasSubstr("METHOD:REPLY")) << f.path();
-        auto parsed = agendad::calendar::parse_ics(text, f.path().string(), {"dana.whitfield@contoso.example"});
+        auto parsed = agendad::calendar::parse_ics(text, f.path().string(),
+                                                   {"dana.whitfield@contoso.example"});
         if (!parsed || parsed->events.size() != 1 || !parsed->errors.empty()) {
             ADD_FAILURE() << "not a readable reply: " << f.path();
             continue;
@@ -90,7 +95,8 @@ std::map<std::string, std::string> replies_in(const fs::path& outbox) {
         const auto& e = parsed->events.front();
         EXPECT_EQ(e.attendees.size(), 1u) << f.path();
         EXPECT_TRUE(e.owner.has_value()) << "the reply must speak for the owner: " << f.path();
-        const std::string status(agendad::calendar::to_string(e.owner ? e.owner->partstat : agendad::calendar::partstat::none));
+        const std::string status(agendad::calendar::to_string(
+            e.owner ? e.owner->partstat : agendad::calendar::partstat::none));
         EXPECT_FALSE(out.count(e.uid)) << "two replies for one meeting: " << e.uid;
         out[e.uid] = status;
     }
@@ -98,13 +104,16 @@ std::map<std::string, std::string> replies_in(const fs::path& outbox) {
 }
 
 class daemon_run_cli : public agendad::test_support::cli_fixture {
-protected:
+  protected:
     // A copy of the labelled mailbox as a folder source, and a configuration for it.
-    fs::path mailbox(const std::string& mode, int max_declines = 100, const std::string& extra_sources = "") {
+    fs::path mailbox(const std::string& mode, int max_declines = 100,
+                     const std::string& extra_sources = "") {
         const fs::path calendar = dir_ / "calendar";
         fs::create_directories(calendar);
-        fs::copy(labelled / "invites", calendar / "invites", fs::copy_options::recursive | fs::copy_options::skip_existing);
-        fs::copy_file(labelled / "calendar.ics", calendar / "calendar.ics", fs::copy_options::skip_existing);
+        fs::copy(labelled / "invites", calendar / "invites",
+                 fs::copy_options::recursive | fs::copy_options::skip_existing);
+        fs::copy_file(labelled / "calendar.ics", calendar / "calendar.ics",
+                      fs::copy_options::skip_existing);
         std::ostringstream yaml;
         yaml << "state_directory: " << (dir_ / "state").string() << "\n"
              << "log_level: info\n"
@@ -116,8 +125,7 @@ protected:
              << "    path: " << calendar.string() << "\n"
              << "    outbox: " << outbox().string() << "\n"
              << "    poll_seconds: 1\n"
-             << extra_sources
-             << "mailboxes:\n"
+             << extra_sources << "mailboxes:\n"
              << "  - address: dana.whitfield@contoso.example\n"
              << "    source: dana-folder\n"
              << "    org_domains: [contoso.example]\n"
@@ -178,7 +186,8 @@ TEST_F(daemon_run_cli, kill_9_at_random_points_never_loses_or_repeats_a_reply) {
     for (const auto& e : journal()) {
         const std::string state(e.at("state").as_string());
         EXPECT_TRUE(state == "done" || state == "left") << boost::json::serialize(e);
-        const std::string key = std::string(e.at("uid").as_string()) + "#" + std::to_string(e.at("sequence").as_int64());
+        const std::string key = std::string(e.at("uid").as_string()) + "#" +
+                                std::to_string(e.at("sequence").as_int64());
         EXPECT_TRUE(keys.insert(key).second) << "two decisions for " << key;
     }
 }
@@ -192,7 +201,8 @@ TEST_F(daemon_run_cli, dry_run_sends_nothing_but_journals_what_enforce_would_sen
         const std::string state(e.at("state").as_string());
         EXPECT_TRUE(state == "dry_run" || state == "left") << boost::json::serialize(e);
         if (state == "dry_run" && e.at("send_response").as_bool()) {
-            would_send[std::string(e.at("uid").as_string())] = e.at("action").as_string() == "decline" ? "DECLINED" : "TENTATIVE";
+            would_send[std::string(e.at("uid").as_string())] =
+                e.at("action").as_string() == "decline" ? "DECLINED" : "TENTATIVE";
             EXPECT_FALSE(e.at("reply").is_null());
         }
     }
@@ -200,10 +210,12 @@ TEST_F(daemon_run_cli, dry_run_sends_nothing_but_journals_what_enforce_would_sen
 }
 
 TEST_F(daemon_run_cli, switching_to_enforce_carries_out_what_dry_run_decided) {
-    ASSERT_EQ(run({"run", "--config", mailbox("dry-run").string(), "--once", "--now", now}).status, 0);
+    ASSERT_EQ(run({"run", "--config", mailbox("dry-run").string(), "--once", "--now", now}).status,
+              0);
     ASSERT_TRUE(replies_in(outbox()).empty());
     fs::remove(dir_ / "agendad.yaml");
-    const run_result r = run({"run", "--config", mailbox("enforce").string(), "--once", "--now", now});
+    const run_result r =
+        run({"run", "--config", mailbox("enforce").string(), "--once", "--now", now});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_THAT(r.err, HasSubstr("enforcing a decision made in dry-run"));
     EXPECT_EQ(replies_in(outbox()), expected_replies());
@@ -224,7 +236,8 @@ TEST_F(daemon_run_cli, the_decline_limit_holds_and_says_so) {
 
 TEST_F(daemon_run_cli, an_unreadable_invitation_is_left_alone_and_named) {
     const fs::path config = mailbox("enforce");
-    write("calendar/invites/zz-broken.ics", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VCALENDAR\r\n");
+    write("calendar/invites/zz-broken.ics",
+          "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VCALENDAR\r\n");
     const run_result r = run({"run", "--config", config.string(), "--once", "--now", now});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_THAT(r.err, HasSubstr("invites/zz-broken.ics"));
@@ -242,7 +255,8 @@ TEST_F(daemon_run_cli, a_damaged_journal_is_never_acted_on) {
 }
 
 TEST_F(daemon_run_cli, a_broken_configuration_starts_nothing) {
-    const fs::path config = write("agendad.yaml", "mailboxes:\n  - address: nobody\n    sourse: x\n");
+    const fs::path config =
+        write("agendad.yaml", "mailboxes:\n  - address: nobody\n    sourse: x\n");
     const run_result r = run({"run", "--config", config.string(), "--once"});
     EXPECT_EQ(r.status, 2);
     EXPECT_THAT(r.err, HasSubstr("agendad.yaml:3:5"));
@@ -262,7 +276,8 @@ TEST_F(daemon_run_cli, tells_systemd_it_is_ready_and_stops_on_sigterm) {
     timeval timeout{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
 
-    running d = start({"run", "--config", config.string(), "--now", now}, {"NOTIFY_SOCKET=" + socket_path});
+    running d =
+        start({"run", "--config", config.string(), "--now", now}, {"NOTIFY_SOCKET=" + socket_path});
     auto receive = [&] {
         char buffer[512];
         const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
@@ -292,12 +307,195 @@ TEST_F(daemon_run_cli, sighup_keeps_running_on_a_broken_configuration_and_applie
     enforce.replace(enforce.find("mode: dry-run"), 13, "mode: enforce");
     write("agendad.yaml", enforce);
     ::kill(d.pid, SIGHUP);
-    for (int i = 0; i < 100 && replies_in(outbox()) != expected_replies(); ++i) std::this_thread::sleep_for(100ms);
+    for (int i = 0; i < 100 && replies_in(outbox()) != expected_replies(); ++i)
+        std::this_thread::sleep_for(100ms);
     ::kill(d.pid, SIGTERM);
     const run_result r = wait(d, 10s);
     EXPECT_EQ(r.status, 0);
     EXPECT_THAT(r.err, HasSubstr("reload refused"));
     EXPECT_EQ(replies_in(outbox()), expected_replies());
+}
+
+// The journal entry for a labelled invitation file (by the UID in that file).
+std::optional<boost::json::object> entry_for(const std::vector<boost::json::object>& journal,
+                                             const std::string& uid,
+                                             const std::string& phase = "") {
+    for (const auto& e : journal) {
+        const std::string reason(e.at("reason").as_string());
+        if (e.at("uid").as_string() == uid &&
+            (phase.empty() ? e.at("rule").as_string() != "agenda_deadline" &&
+                                 e.at("rule").as_string() != "undo"
+                           : e.at("rule").as_string() == phase)) {
+            return e;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string uid_of(const fs::path& ics) {
+    auto parsed = agendad::calendar::parse_ics_file(ics);
+    return parsed && !parsed->events.empty() ? parsed->events.front().uid : std::string();
+}
+
+// Rewrites an invitation file as the owner's client (or the organizer) would change it.
+void edit(const fs::path& file, const std::string& from, const std::string& to) {
+    std::string text = read_file(file);
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " not in " << file;
+    text.replace(at, from.size(), to);
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+}
+
+TEST_F(daemon_run_cli,
+       when_the_owner_answers_otherwise_agendad_steps_back_and_trusts_the_organizer) {
+    const fs::path config = mailbox("enforce");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    const fs::path d01 = dir_ / "calendar/invites/d01.ics";
+    // The owner accepts the meeting agendad declined.
+    edit(d01, "PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Dana Whitf",
+         "PARTSTAT=ACCEPTED;RSVP=TRUE;CN=Dana Whitf");
+    const run_result r = run({"run", "--config", config.string(), "--once", "--now", now});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("the owner overrode a decision"));
+    const auto e = entry_for(journal(), uid_of(d01));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->at("state").as_string(), "overridden");
+    // From then on the organizer is trusted: a new cold invitation from them is not declined.
+    std::string invite = read_file(labelled / "invites/d02.ics");
+    invite.replace(invite.find("megan.ross@brightleads.example"), 30,
+                   "chris.dalton@pipelinepro.example");
+    invite.replace(invite.find("UID:040000008200E00074C5B7101A82E008"), 36,
+                   "UID:040000008200E00074C5B7101A82E00X");
+    write("calendar/invites/zz-new-from-chris.ics", invite);
+    const run_result again = run({"run", "--config", config.string(), "--once", "--now", now});
+    ASSERT_EQ(again.status, 0);
+    const auto next = entry_for(journal(), uid_of(dir_ / "calendar/invites/zz-new-from-chris.ics"));
+    ASSERT_TRUE(next);
+    EXPECT_NE(next->at("action").as_string(), "decline") << boost::json::serialize(*next);
+}
+
+TEST_F(daemon_run_cli, an_unanswered_request_for_an_agenda_is_declined_at_the_deadline) {
+    const fs::path config = mailbox("enforce");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    const std::string d07 = uid_of(dir_ / "calendar/invites/d07.ics");  // Mon 23 Nov 16:00 PST
+    // Before the deadline (24 h before the start) nothing more happens ...
+    ASSERT_EQ(
+        run({"run", "--config", config.string(), "--once", "--now", "2026-11-22T23:00:00Z"}).status,
+        0);
+    EXPECT_FALSE(entry_for(journal(), d07, "agenda_deadline"));
+    // ... after it, a decline with the policy's follow-up reply.
+    const run_result r =
+        run({"run", "--config", config.string(), "--once", "--now", "2026-11-23T01:00:00Z"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto decline = entry_for(journal(), d07, "agenda_deadline");
+    ASSERT_TRUE(decline);
+    EXPECT_EQ(decline->at("state").as_string(), "done");
+    EXPECT_THAT(std::string(decline->at("reply").as_string()),
+                HasSubstr("I had asked for an agenda"));
+    EXPECT_EQ(entry_for(journal(), d07)->at("state").as_string(), "superseded");
+    std::vector<std::string> replies_for_d07;
+    for (const auto& f : fs::directory_iterator(outbox())) {
+        auto parsed =
+            agendad::calendar::parse_ics_file(f.path(), {"dana.whitfield@contoso.example"});
+        if (parsed && !parsed->events.empty() && parsed->events.front().uid == d07) {
+            replies_for_d07.emplace_back(
+                agendad::calendar::to_string(parsed->events.front().owner->partstat));
+        }
+    }
+    std::sort(replies_for_d07.begin(), replies_for_d07.end());
+    EXPECT_EQ(replies_for_d07, (std::vector<std::string>{"DECLINED", "TENTATIVE"}))
+        << "the request for an agenda, then the decline";
+    // Only d07's deadline has passed; a later run changes nothing more.
+    const run_result again =
+        run({"run", "--config", config.string(), "--once", "--now", "2026-11-23T01:00:00Z"});
+    EXPECT_THAT(again.err, ::testing::Not(HasSubstr("carried out")));
+}
+
+TEST_F(daemon_run_cli, an_update_with_an_agenda_clears_the_request) {
+    const fs::path config = mailbox("enforce");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    const fs::path d07 = dir_ / "calendar/invites/d07.ics";
+    edit(d07, "SEQUENCE:0", "SEQUENCE:1");
+    edit(d07, "SUMMARY;LANGUAGE=en-US:Quick sync",
+         "DESCRIPTION:Agenda:\\n1. Q4 numbers for the board\\n2. Hiring plan for "
+         "EMEA\r\nSUMMARY;LANGUAGE=en-US:Quick sync");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    const auto journal_now = journal();
+    const std::string uid = uid_of(d07);
+    bool left_v1 = false;
+    for (const auto& e : journal_now) {
+        if (e.at("uid").as_string() != uid) continue;
+        if (e.at("sequence").as_int64() == 0) {
+            EXPECT_EQ(e.at("state").as_string(), "superseded");
+        }
+        if (e.at("sequence").as_int64() == 1) left_v1 = e.at("action").as_string() == "leave";
+    }
+    EXPECT_TRUE(left_v1) << "an agenda now present leaves the meeting to the owner";
+    ASSERT_EQ(
+        run({"run", "--config", config.string(), "--once", "--now", "2026-11-23T01:00:00Z"}).status,
+        0);
+    EXPECT_FALSE(entry_for(journal(), uid, "agenda_deadline")) << "no decline once an agenda came";
+}
+
+TEST_F(daemon_run_cli, an_update_without_an_agenda_does_not_ask_twice) {
+    const fs::path config = mailbox("enforce");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    const auto before = replies_in(outbox());
+    const fs::path d07 = dir_ / "calendar/invites/d07.ics";
+    edit(d07, "SEQUENCE:0", "SEQUENCE:1");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    EXPECT_EQ(replies_in(outbox()), before) << "no second request for the same meeting";
+    bool silent_v1 = false;
+    for (const auto& e : journal()) {
+        if (e.at("uid").as_string() == uid_of(d07) && e.at("sequence").as_int64() == 1) {
+            silent_v1 =
+                e.at("action").as_string() == "request_agenda" && !e.at("send_response").as_bool();
+        }
+    }
+    EXPECT_TRUE(silent_v1);
+}
+
+TEST_F(daemon_run_cli, undo_takes_a_decline_back_with_an_apology_and_trusts_the_organizer) {
+    const fs::path config = mailbox("enforce");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    const std::string d01 = uid_of(dir_ / "calendar/invites/d01.ics");
+    const auto decline = entry_for(journal(), d01);
+    ASSERT_TRUE(decline);
+    const std::string id = std::to_string(decline->at("id").as_int64());
+    const run_result r = run({"undo", id, "--config", config.string()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("undone"));
+    EXPECT_THAT(r.out, HasSubstr("chris.dalton@pipelinepro.example is trusted"));
+    EXPECT_EQ(entry_for(journal(), d01)->at("state").as_string(), "undone");
+    // The apology went out as a TENTATIVE reply next to the original decline.
+    bool apology = false;
+    for (const auto& f : fs::directory_iterator(outbox())) {
+        const std::string text = read_file(f.path());
+        if (f.path().filename().string().find("-undo.ics") != std::string::npos) {
+            apology = text.find("PARTSTAT=TENTATIVE") != std::string::npos &&
+                      text.find("disregard my earlier reply") != std::string::npos;
+        }
+    }
+    EXPECT_TRUE(apology);
+    // Twice is refused, and the daemon leaves the meeting alone from now on.
+    const run_result twice = run({"undo", id, "--config", config.string()});
+    EXPECT_EQ(twice.status, 1);
+    EXPECT_THAT(twice.err, HasSubstr("already undone"));
+    const run_result again = run({"run", "--config", config.string(), "--once", "--now", now});
+    EXPECT_THAT(again.err, ::testing::Not(HasSubstr("carried out")));
+}
+
+TEST_F(daemon_run_cli, undo_refuses_what_was_never_sent) {
+    const fs::path config = mailbox("dry-run");
+    ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);
+    const auto e = entry_for(journal(), uid_of(dir_ / "calendar/invites/d01.ics"));
+    ASSERT_TRUE(e);
+    const run_result r =
+        run({"undo", std::to_string(e->at("id").as_int64()), "--config", config.string()});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_THAT(r.err, HasSubstr("dry-run: nothing was sent"));
+    EXPECT_EQ(run({"undo", "999999", "--config", config.string()}).status, 1);
+    EXPECT_EQ(run({"undo", "--config", config.string()}).status, 2);
 }
 
 TEST_F(daemon_run_cli, the_demo_decides_the_sample_mailbox_as_labelled) {
@@ -312,7 +510,8 @@ TEST_F(daemon_run_cli, the_demo_decides_the_sample_mailbox_as_labelled) {
     int decided = 0;
     while (std::getline(lines, line)) {
         const auto e = boost::json::parse(line).as_object();
-        const std::string file = fs::path(std::string(e.at("item").as_string())).filename().string();
+        const std::string file =
+            fs::path(std::string(e.at("item").as_string())).filename().string();
         EXPECT_EQ(e.at("action").as_string(), expected[file]) << file;
         EXPECT_TRUE(e.at("state").as_string() == "dry_run" || e.at("state").as_string() == "left");
         ++decided;
