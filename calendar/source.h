@@ -62,6 +62,8 @@ enum class source_failure {
     invalid,    // the source's data or our request is wrong: retrying will not help
 };
 
+std::string_view name_of(source_failure f);  // "transient", "conflict", ...
+
 struct source_error {
     source_failure kind = source_failure::transient;
     std::string message;  // for the log: names the mailbox / item, never a secret

@@ -8,6 +8,7 @@
 
 #include "config/daemon_config.h"
 #include "daemon/cli.h"
+#include "daemon/journal_json.h"
 #include "daemon/store.h"
 #include "daemon/time_arg.h"
 
@@ -68,40 +69,7 @@ void print_human(std::ostream& out, const journal_entry& e) {
 }
 
 void print_json(std::ostream& out, const journal_entry& e) {
-    boost::json::object o;
-    o["id"] = e.id;
-    o["mailbox"] = e.key.mailbox;
-    o["uid"] = e.key.uid;
-    o["recurrence_id"] = e.key.recurrence_id.empty() ? boost::json::value(nullptr)
-                                                     : boost::json::value(e.key.recurrence_id);
-    o["sequence"] = e.key.sequence;
-    o["item"] = e.item_id;
-    o["subject"] = e.subject;
-    o["organizer"] = e.organizer;
-    o["start"] = calendar::format_utc(e.start);
-    o["decided_at"] = calendar::format_utc(e.decided_at);
-    o["finished_at"] =
-        e.finished_at ? boost::json::value(calendar::format_utc(*e.finished_at)) : nullptr;
-    o["rule"] = e.rule;
-    o["action"] = e.action;
-    o["send_response"] = e.send_response;
-    o["reply"] = e.send_response && !e.reply.empty() ? boost::json::value(e.reply) : nullptr;
-    o["reason"] = e.reason;
-    boost::json::array signals;
-    std::istringstream lines(e.signals);
-    std::string line;
-    while (std::getline(lines, line)) {
-        const auto colon = line.find(": ");
-        signals.push_back(boost::json::object{
-            {"name", line.substr(0, colon)},
-            {"evidence", colon == std::string::npos ? "" : line.substr(colon + 2)}});
-    }
-    o["signals"] = std::move(signals);
-    o["mode"] = e.mode;
-    o["state"] = std::string(name_of(e.state));
-    o["error"] = e.error.empty() ? boost::json::value(nullptr) : boost::json::value(e.error);
-    o["deadline"] = e.deadline ? boost::json::value(calendar::format_utc(*e.deadline)) : nullptr;
-    out << boost::json::serialize(o) << '\n';
+    out << boost::json::serialize(to_json(e)) << '\n';
 }
 
 }  // namespace

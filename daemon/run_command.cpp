@@ -20,8 +20,10 @@
 #include "config/daemon_config.h"
 #include "daemon/cli.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/sd_notify.h"
 #include "daemon/sources.h"
+#include "daemon/status_server.h"
 #include "daemon/store.h"
 #include "daemon/time_arg.h"
 #include "daemon/worker.h"
@@ -53,9 +55,13 @@ Options:
   --now TIME     start the clock at TIME, e.g. 2026-11-20T09:00:00Z (demos and tests)
   -h, --help     this help
 
+While it runs (not with --once), the status listener (status.listen in the configuration,
+127.0.0.1:9187 by default) serves /healthz, /metrics (Prometheus) and /v1/decisions.
+
 Signals: SIGTERM/SIGINT stop after the pass under way (at most 30 s); SIGHUP reloads the
-configuration and its policies, and keeps the running one if the new one has problems.
-List what was decided with `agendad decisions`.
+configuration and its policies, and keeps the running one if the new one has problems (the
+status listener's address and token change only at restart).
+List what was decided with `agendad decisions`; take one back with `agendad undo ID`.
 )";
 
 struct run_options {
@@ -139,8 +145,16 @@ class supervisor {
             setup.poll = source_cfg.kind == config::source_kind::folder ? source_cfg.folder.poll
                                                                         : source_cfg.caldav.poll;
             next->workers.push_back(std::make_unique<mailbox_worker>(
-                std::move(setup), std::move(source), *db_, clock_));
+                std::move(setup), std::move(source), *db_, clock_, &metrics_));
         }
+        if (!status_ && !opt_.once && !start_status_listener(next->config)) return false;
+        std::vector<std::string> addresses;
+        std::chrono::seconds fastest_poll{std::chrono::hours{1}};
+        for (const auto& w : next->workers) {
+            addresses.push_back(w->address());
+            fastest_poll = std::min(fastest_poll, w->setup().poll);
+        }
+        metrics_.watching(addresses, fastest_poll, clock_.now());
         current_ = std::move(next);
         for (auto& w : current_->workers) spawn(*w);
         const auto count = std::to_string(current_->workers.size());
@@ -185,6 +199,26 @@ class supervisor {
     int exit_status() const { return failed_once_ ? exit_input_errors : exit_ok; }
 
   private:
+    // The status listener lives as long as the daemon; a reload that changes it is refused
+    // for that part (see reload()).
+    bool start_status_listener(const config::daemon_config& cfg) {
+        if (cfg.status_listen.empty()) return true;
+        status_options options;
+        options.listen = cfg.status_listen;
+        if (cfg.status_token) options.token = cfg.status_token->value;
+        status_ = std::make_unique<status_server>(io_.get_executor(), options, metrics_, *db_,
+                                                  [this] { return clock_.now(); });
+        if (auto started = status_->start(); !started) {
+            log::error("cannot start the status listener",
+                       {{"listen", cfg.status_listen}, {"error", started.error()}});
+            status_.reset();
+            return false;
+        }
+        log::info("status listener",
+                  {{"listen", cfg.status_listen}, {"port", std::to_string(status_->port())}});
+        return true;
+    }
+
     static const policy::policy* policy_for(const generation& g, const std::string& name) {
         // The loaded configuration holds every policy a mailbox names, the built-in one included.
         const auto it = g.config.policies.find(name);
@@ -238,6 +272,7 @@ class supervisor {
             return;
         }
         // --once, or stopping: nothing is left to run.
+        if (status_) status_->stop();
         drain_.cancel();
         watchdog_.cancel();
         signals_.cancel();
@@ -263,6 +298,14 @@ class supervisor {
                 "reload refused: the state directory cannot change while running; restart agendad");
             return;
         }
+        const auto token = [](const config::daemon_config& c) {
+            return c.status_token ? c.status_token->value : std::string();
+        };
+        if (loaded.config->status_listen != current_->config.status_listen ||
+            token(*loaded.config) != token(current_->config)) {
+            log::warning(
+                "the status listener's address and token change only at restart; keeping them");
+        }
         sd_notify("RELOADING=1");
         log::set_level(loaded.config->log);
         pending_ = std::move(*loaded.config);
@@ -273,6 +316,8 @@ class supervisor {
     run_options opt_;
     std::unique_ptr<store> db_;
     clock clock_;
+    metrics metrics_;
+    std::unique_ptr<status_server> status_;
     asio::signal_set signals_;
     asio::steady_timer drain_;
     asio::steady_timer watchdog_;

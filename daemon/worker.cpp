@@ -78,8 +78,12 @@ clock clock::starting_at(time_point start) {
 }
 
 mailbox_worker::mailbox_worker(mailbox_setup setup, std::unique_ptr<calendar::source> source,
-                               store& db, const clock& clk)
-    : setup_(std::move(setup)), source_(std::move(source)), db_(db), clock_(clk) {}
+                               store& db, const clock& clk, metrics* m)
+    : setup_(std::move(setup)), source_(std::move(source)), db_(db), clock_(clk), metrics_(m) {}
+
+void mailbox_worker::count_decision(const journal_entry& e) {
+    if (metrics_) metrics_->decision(address(), e.action, e.rule, name_of(e.state));
+}
 
 void mailbox_worker::stop() {
     stopping_ = true;
@@ -114,9 +118,11 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
     // while agendad was down, a new policy after a reload, dry-run decisions to enforce now. The
     // journal keeps that from ever acting twice.
     const std::string from = first_pass_ ? std::string() : token->value_or("");
+    const auto sync_started = std::chrono::steady_clock::now();
     auto synced = co_await source_->sync(from);
     if (!synced) {
         ++failures_;
+        if (metrics_) metrics_->sync_failed(address(), calendar::name_of(synced.error().kind));
         log::warning("sync failed", {{"mailbox", address()},
                                      {"source", std::string(source_->kind())},
                                      {"error", synced.error().message}});
@@ -124,6 +130,10 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
     }
     failures_ = 0;
     report.synced = true;
+    if (metrics_) {
+        metrics_->sync_succeeded(address(), std::chrono::steady_clock::now() - sync_started,
+                                 clock_.now());
+    }
 
     auto stored = db_.items(address());
     if (!stored) {
@@ -405,6 +415,7 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
     }
     e.id = *id;
     ++report.decided;
+    count_decision(e);
     // A request for an agenda on an earlier version is answered by this decision.
     for (const auto& prior : earlier) {
         if (prior.action == "request_agenda" && prior.state == entry_state::done &&
@@ -449,8 +460,13 @@ asio::awaitable<void> mailbox_worker::carry_out(const journal_entry& entry,
             co_return;
         }
     }
+    const auto respond_started = std::chrono::steady_clock::now();
     auto done = co_await source_->respond(entry.item_id, entry.etag, inv, r);
     const time_point now = clock_.now();
+    if (metrics_) {
+        metrics_->respond_finished(address(), std::chrono::steady_clock::now() - respond_started,
+                                   done.has_value());
+    }
     if (done) {
         ++report.carried_out;
         if (auto set = db_.set_state(entry.id, entry_state::done, "", now); !set) {
@@ -548,6 +564,7 @@ asio::awaitable<void> mailbox_worker::follow_up_agenda_requests(pass_report& rep
         }
         e.id = *id;
         ++report.decided;
+        count_decision(e);
         db_.set_state(w.id, entry_state::superseded, "declined at the deadline: no agenda arrived",
                       now);
         log::info("decision", {{"mailbox", address()},

@@ -13,6 +13,7 @@
 
 #include "calendar/source.h"
 #include "config/daemon_config.h"
+#include "daemon/metrics.h"
 #include "daemon/store.h"
 #include "policy/decision.h"
 #include "policy/history.h"
@@ -37,7 +38,7 @@ struct mailbox_setup {
     std::chrono::seconds poll{60};
 };
 
-// Counts of one pass, for logs, tests and (later) metrics.
+// Counts of one pass, for logs and tests.
 struct pass_report {
     bool synced = false;  // the source answered
     int items_read = 0;   // objects whose content was (re)read
@@ -48,8 +49,9 @@ struct pass_report {
 
 class mailbox_worker {
   public:
+    // `m` (optional) counts syncs, decisions and responses for /metrics and /healthz.
     mailbox_worker(mailbox_setup setup, std::unique_ptr<calendar::source> source, store& db,
-                   const clock& clk);
+                   const clock& clk, metrics* m = nullptr);
 
     const std::string& address() const { return setup_.mailbox.address; }
     const mailbox_setup& setup() const { return setup_; }
@@ -85,11 +87,13 @@ class mailbox_worker {
     boost::asio::awaitable<void> resume_unfinished(pass_report& report);
     calendar::response response_for(const journal_entry& entry) const;
     bool rebuild_history();
+    void count_decision(const journal_entry& e);
 
     mailbox_setup setup_;
     std::unique_ptr<calendar::source> source_;
     store& db_;
     const clock& clock_;
+    metrics* metrics_;
     policy::history history_;
     std::vector<std::string> trusted_;
     std::map<std::string, calendar::source_item> items_;  // the latest of each object, by item id

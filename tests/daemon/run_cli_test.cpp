@@ -3,8 +3,10 @@
 // sends nothing; limits, broken input, a damaged journal, signals and systemd's protocol.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
@@ -107,7 +109,8 @@ class daemon_run_cli : public agendad::test_support::cli_fixture {
   protected:
     // A copy of the labelled mailbox as a folder source, and a configuration for it.
     fs::path mailbox(const std::string& mode, int max_declines = 100,
-                     const std::string& extra_sources = "") {
+                     const std::string& extra_sources = "",
+                     const std::string& status_listen = "off") {
         const fs::path calendar = dir_ / "calendar";
         fs::create_directories(calendar);
         fs::copy(labelled / "invites", calendar / "invites",
@@ -117,7 +120,7 @@ class daemon_run_cli : public agendad::test_support::cli_fixture {
         std::ostringstream yaml;
         yaml << "state_directory: " << (dir_ / "state").string() << "\n"
              << "log_level: info\n"
-             << "status: {listen: \"off\"}\n"
+             << "status: {listen: \"" << status_listen << "\"}\n"
              << "defaults: {max_declines_per_hour: " << max_declines << "}\n"
              << "sources:\n"
              << "  dana-folder:\n"
@@ -321,11 +324,9 @@ std::optional<boost::json::object> entry_for(const std::vector<boost::json::obje
                                              const std::string& uid,
                                              const std::string& phase = "") {
     for (const auto& e : journal) {
-        const std::string reason(e.at("reason").as_string());
+        const auto& p = e.at("phase");
         if (e.at("uid").as_string() == uid &&
-            (phase.empty() ? e.at("rule").as_string() != "agenda_deadline" &&
-                                 e.at("rule").as_string() != "undo"
-                           : e.at("rule").as_string() == phase)) {
+            (phase.empty() ? p.is_null() : p.is_string() && p.as_string() == phase)) {
             return e;
         }
     }
@@ -496,6 +497,93 @@ TEST_F(daemon_run_cli, undo_refuses_what_was_never_sent) {
     EXPECT_THAT(r.err, HasSubstr("dry-run: nothing was sent"));
     EXPECT_EQ(run({"undo", "999999", "--config", config.string()}).status, 1);
     EXPECT_EQ(run({"undo", "--config", config.string()}).status, 2);
+}
+
+// A port that was free a moment ago on 127.0.0.1.
+int free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof a;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &size) != 0) {
+        return 0;
+    }
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+// GET `target` from 127.0.0.1:port: the status line and body, "" when nothing answers.
+std::string http_get(int port, const std::string& target) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return "";
+    }
+    const std::string request =
+        "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+        ::close(fd);
+        return "";
+    }
+    std::string response;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+        response.append(buffer, static_cast<std::size_t>(n));
+    ::close(fd);
+    return response;
+}
+
+TEST_F(daemon_run_cli, the_status_listener_reports_health_metrics_and_decisions) {
+    const int port = free_port();
+    ASSERT_NE(port, 0);
+    const fs::path config = mailbox("enforce", 100, "", "127.0.0.1:" + std::to_string(port));
+    running d = start({"run", "--config", config.string(), "--now", now});
+    std::string metrics;
+    for (int i = 0; i < 100; ++i) {
+        metrics = http_get(port, "/metrics");
+        if (metrics.find("agendad_respond_duration_seconds_count") != std::string::npos) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_THAT(metrics, HasSubstr("HTTP/1.1 200"));
+    EXPECT_THAT(metrics, HasSubstr("agendad_mailboxes_watched 1\n"));
+    EXPECT_THAT(metrics, HasSubstr("agendad_decisions_total{action=\"decline\""));
+    EXPECT_THAT(metrics, HasSubstr("agendad_last_sync_success_timestamp_seconds{mailbox="
+                                   "\"dana.whitfield@contoso.example\"}"));
+    EXPECT_THAT(http_get(port, "/healthz"), HasSubstr("HTTP/1.1 200"));
+    const std::string decisions = http_get(port, "/v1/decisions?limit=1");
+    EXPECT_THAT(decisions, HasSubstr("HTTP/1.1 200"));
+    EXPECT_THAT(decisions, HasSubstr("\"mailbox\":\"dana.whitfield@contoso.example\""));
+    ::kill(d.pid, SIGTERM);
+    const run_result r = wait(d, 10s);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("status listener listen=127.0.0.1:" + std::to_string(port)));
+    EXPECT_EQ(http_get(port, "/healthz"), "") << "the listener must close with the daemon";
+}
+
+TEST_F(daemon_run_cli, a_status_address_in_use_is_a_clear_error_at_start) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof a;
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(fd, 1), 0);
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &size), 0);
+    const std::string taken = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    const fs::path config = mailbox("enforce", 100, "", taken);
+    const run_result r = run({"run", "--config", config.string(), "--now", now});
+    ::close(fd);
+    EXPECT_NE(r.status, 0);
+    EXPECT_THAT(r.err, HasSubstr("cannot start the status listener listen=" + taken));
+    EXPECT_TRUE(!fs::exists(outbox()) || fs::is_empty(outbox())) << "nothing may be sent";
 }
 
 TEST_F(daemon_run_cli, the_demo_decides_the_sample_mailbox_as_labelled) {
