@@ -6,6 +6,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,8 +19,8 @@ namespace agendad::calendar {
 
 // One calendar object as the source holds it (a .ics file, a CalDAV resource, a Graph event).
 struct source_item {
-    std::string item_id;  // stable within the source
-    std::string etag;     // its version; a new etag means "read it again"
+    std::string item_id;             // stable within the source
+    std::string etag;                // its version; a new etag means "read it again"
     std::vector<invitation> events;  // its VEVENTs, normalised (owner assigned)
     // Why the object could not be read; such an object is never acted on.
     std::vector<diagnostic> problems;
@@ -33,6 +35,19 @@ struct sync_result {
     std::string token;  // to pass to the next sync
 };
 
+// What the daemon's journal remembers of replies a source delivers outside the calendar (iMIP
+// mail): once sent they cannot be checked or taken back, so the point of no return is journaled
+// first. A source that delivers nothing outside the calendar ignores this.
+struct delivery_journal {
+    // Whether an earlier attempt reached its point of no return: the reply may have been
+    // delivered, and is never delivered again. nullopt: the journal cannot tell (the source
+    // then fails the response as transient). Unset: never.
+    std::function<std::optional<bool>()> started;
+    // Records durably, right before the point of no return, that the reply (`what`: "iMIP to
+    // ..., Message-ID ...") is being delivered. False: it could not be recorded; do not deliver.
+    std::function<bool(std::string_view what)> mark;
+};
+
 // What to do to the owner's answer.
 struct response {
     partstat status = partstat::declined;  // accepted, declined, tentative; needs_action (undo)
@@ -43,6 +58,7 @@ struct response {
     // Tells apart two responses to the same meeting version with the same status (a follow-up
     // such as "undo"); "" for the decision itself.
     std::string tag;
+    delivery_journal delivery;
 };
 
 // Whether a response already took effect: what crash recovery asks before acting again.
@@ -73,7 +89,7 @@ template <class T>
 using source_result = boost::system::result<T, source_error>;
 
 class source {
-public:
+  public:
     virtual ~source() = default;
     virtual std::string_view kind() const = 0;
     // Changes since `token` ("" or a token the source no longer accepts: everything, full=true).
@@ -83,8 +99,10 @@ public:
     // crashes on resumption): bind the result first, `if (auto r = co_await f(); !r)`.
     virtual boost::asio::awaitable<source_result<sync_result>> sync(const std::string& token) = 0;
     // Carries out `r` for `inv`, an event of item `item_id` at version `etag`.
-    virtual boost::asio::awaitable<source_result<void>> respond(const std::string& item_id, const std::string& etag,
-                                                                const invitation& inv, const response& r) = 0;
+    virtual boost::asio::awaitable<source_result<void>> respond(const std::string& item_id,
+                                                                const std::string& etag,
+                                                                const invitation& inv,
+                                                                const response& r) = 0;
     // What the source says now about `inv`'s answer (crash recovery, retries after failures).
     virtual boost::asio::awaitable<source_result<applied_state>> state(const std::string& item_id,
                                                                        const invitation& inv,

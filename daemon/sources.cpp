@@ -19,4 +19,15 @@ std::unique_ptr<calendar::source> make_source(const config::source_config& s,
     return nullptr;
 }
 
+void journal_deliveries(calendar::response& r, store& db, std::int64_t entry_id) {
+    r.delivery.started = [&db, entry_id]() -> std::optional<bool> {
+        auto started = db.delivery_started(entry_id);
+        if (!started) return std::nullopt;
+        return started->has_value();
+    };
+    r.delivery.mark = [&db, entry_id, now = r.now](std::string_view what) {
+        return db.mark_delivery(entry_id, what, now).has_value();
+    };
+}
+
 }  // namespace agendad::daemon

@@ -7,6 +7,7 @@
 
 #include "calendar/source.h"
 #include "config/daemon_config.h"
+#include "daemon/store.h"
 
 namespace agendad::daemon {
 
@@ -14,5 +15,9 @@ namespace agendad::daemon {
 std::unique_ptr<calendar::source> make_source(const config::source_config& source,
                                               const config::mailbox_config& mailbox,
                                               std::string& error);
+
+// Lets a source journal the delivery of `entry_id`'s reply in `db` (see
+// calendar::delivery_journal).
+void journal_deliveries(calendar::response& r, store& db, std::int64_t entry_id);
 
 }  // namespace agendad::daemon

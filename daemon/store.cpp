@@ -101,6 +101,14 @@ CREATE TABLE sync_state (
     last_sync_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Replies a source delivers outside the calendar (iMIP mail): marked right before the point of
+-- no return, so that a crash never sends one twice.
+CREATE TABLE deliveries (
+    entry_id   INTEGER PRIMARY KEY NOT NULL,
+    started_at INTEGER NOT NULL,
+    what       TEXT NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE trusted (
     mailbox TEXT NOT NULL,
     address TEXT NOT NULL,
@@ -128,6 +136,11 @@ INSERT INTO journal_v2 (id, mailbox, uid, recurrence_id, sequence, phase, item_i
     finished_at, deadline, done_at FROM journal;
 DROP TABLE journal;
 ALTER TABLE journal_v2 RENAME TO journal;
+CREATE TABLE deliveries (
+    entry_id   INTEGER PRIMARY KEY NOT NULL,
+    started_at INTEGER NOT NULL,
+    what       TEXT NOT NULL
+) WITHOUT ROWID;
 )sql" + std::string(journal_indexes_sql) +
            "PRAGMA user_version=2;\n";
 }
@@ -1127,6 +1140,33 @@ store_result<int> store::declines_sent_since(std::string_view mailbox, time_poin
     if (rc != SQLITE_ROW) return failure{c.error(what, rc)};
     return static_cast<int>(
         std::min<std::int64_t>(s->column_integer(0), std::numeric_limits<int>::max()));
+}
+
+// --- deliveries -------------------------------------------------------------------------------
+
+store_result<void> store::mark_delivery(std::int64_t entry_id, std::string_view what,
+                                        time_point when) {
+    const context c{db_, file_};
+    const std::string doing = "marking the delivery of decision " + std::to_string(entry_id);
+    auto s = c.prepare(
+        "INSERT INTO deliveries (entry_id, started_at, what) VALUES (?, ?, ?) "
+        "ON CONFLICT (entry_id) DO NOTHING",
+        doing);
+    if (!s) return failure{s.error()};
+    s->integer(entry_id).time(when).text(what);
+    return c.run(*s, doing);
+}
+
+store_result<std::optional<time_point>> store::delivery_started(std::int64_t entry_id) {
+    const context c{db_, file_};
+    const std::string doing = "reading the delivery of decision " + std::to_string(entry_id);
+    auto s = c.prepare("SELECT started_at FROM deliveries WHERE entry_id = ?", doing);
+    if (!s) return failure{s.error()};
+    s->integer(entry_id);
+    const int rc = s->step();
+    if (rc == SQLITE_DONE) return std::optional<time_point>();
+    if (rc != SQLITE_ROW) return failure{c.error(doing, rc)};
+    return std::optional<time_point>(time_of(s->column_integer(0)));
 }
 
 // --- the owner's word ---------------------------------------------------------------------------

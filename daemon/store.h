@@ -136,6 +136,13 @@ class store {
     // entry's state is now: a decline later undone or overridden did go out.
     store_result<int> declines_sent_since(std::string_view mailbox, time_point since);
 
+    // --- replies delivered outside the calendar (iMIP mail) ---
+    // Records durably, right before a source's point of no return, that the reply of entry
+    // `entry_id` may now be delivered; a second mark keeps the first.
+    store_result<void> mark_delivery(std::int64_t entry_id, std::string_view what, time_point when);
+    // When the delivery of `entry_id`'s reply was marked; nullopt: never (safe to send).
+    store_result<std::optional<time_point>> delivery_started(std::int64_t entry_id);
+
     // --- the owner's word ---
     // The owner trusts `address` from now on (they overrode a decision, or undid one).
     store_result<void> trust(std::string_view mailbox, std::string_view address,

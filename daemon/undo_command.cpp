@@ -58,7 +58,9 @@ asio::awaitable<outcome> undo(store& db, const journal_entry& original,
     const calendar::source_item* item = nullptr;
     for (const auto& candidate : synced->items) {
         for (const auto& e : candidate.events) {
-            if (e.uid != original.key.uid || e.recurrence_id) continue;
+            const std::string occurrence =
+                e.recurrence_id ? calendar::format_utc(*e.recurrence_id) : std::string();
+            if (e.uid != original.key.uid || occurrence != original.key.recurrence_id) continue;
             if (!inv || e.sequence > inv->sequence) {
                 inv = &e;
                 item = &candidate;
@@ -108,6 +110,7 @@ asio::awaitable<outcome> undo(store& db, const journal_entry& original,
     r.send = e.send_response;
     r.now = now;
     r.tag = "undo";
+    journal_deliveries(r, db, e.id);
     if (inv->owner && !inv->owner->name.empty())
         r.owner_name = inv->owner->name;
     else
@@ -120,7 +123,8 @@ asio::awaitable<outcome> undo(store& db, const journal_entry& original,
         applied = state && state->applied;
     }
     if (!applied) {
-        auto done = co_await source->respond(e.item_id, e.etag, *inv, r);
+        // The calendar object as it is now: the undo changes that version.
+        auto done = co_await source->respond(item->item_id, item->etag, *inv, r);
         if (!done) {
             db.set_state(e.id, entry_state::failed, done.error().message, now);
             co_return outcome{exit_input_errors, "the calendar refused: " + done.error().message};

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "daemon/log.h"
+#include "daemon/sources.h"
 #include "policy/evaluate.h"
 #include "policy/reply.h"
 
@@ -261,9 +262,29 @@ bool mailbox_worker::hands_off(const calendar::invitation& inv,
         now == status_for(last->action, last->send_response)) {
         return false;
     }
+    step_back(*last, inv, now);
+    return true;
+}
+
+bool mailbox_worker::answered_by_owner(const journal_entry& entry, partstat owner_status) {
+    if (owner_status == partstat::none || owner_status == partstat::needs_action) return false;
+    if (owner_status == status_for(entry.action, entry.send_response)) return false;
+    // An answer agendad itself gave earlier (tentative while waiting for an agenda) is not the
+    // owner's.
+    auto earlier = db_.entries_for(address(), entry.key.uid);
+    if (!earlier) return true;  // cannot tell: do not touch the meeting
+    return std::none_of(earlier->begin(), earlier->end(), [&](const journal_entry& e) {
+        return e.id != entry.id && e.state != entry_state::dry_run &&
+               e.state != entry_state::left &&
+               status_for(e.action, e.send_response) == owner_status;
+    });
+}
+
+void mailbox_worker::step_back(const journal_entry& entry, const calendar::invitation& inv,
+                               partstat owner_status) {
     const time_point when = clock_.now();
-    const std::string answered(calendar::to_string(now));
-    if (auto set = db_.set_state(last->id, entry_state::overridden,
+    const std::string answered(calendar::to_string(owner_status));
+    if (auto set = db_.set_state(entry.id, entry_state::overridden,
                                  "the owner answered " + answered, when);
         !set) {
         log::error("cannot record the owner's override",
@@ -282,7 +303,6 @@ bool mailbox_worker::hands_off(const calendar::invitation& inv,
          {"uid", inv.uid},
          {"owner_answer", answered},
          {"organizer", inv.organizer.address}});
-    return true;
 }
 
 const calendar::invitation* mailbox_worker::current_meeting(std::string_view uid) const {
@@ -311,6 +331,7 @@ calendar::response mailbox_worker::response_for(const journal_entry& entry) cons
     r.comment = entry.reply;
     r.send = entry.send_response;
     r.now = clock_.now();
+    journal_deliveries(r, db_, entry.id);
     // The owner's name for the reply, as the invitation lists it.
     if (auto it = items_.find(entry.item_id); it != items_.end()) {
         for (const auto& e : it->second.events) {
@@ -446,10 +467,14 @@ asio::awaitable<void> mailbox_worker::carry_out(const journal_entry& entry,
                                                 const calendar::invitation& inv,
                                                 pass_report& report, bool verify_first) {
     const calendar::response r = response_for(entry);
+    // The calendar object as last read: a response changes that version (an older one would be
+    // refused as stale by a server that checks versions).
+    const std::string& item_id = inv.source.item_id.empty() ? entry.item_id : inv.source.item_id;
+    const std::string& etag = inv.source.change_key.empty() ? entry.etag : inv.source.change_key;
     // Anything but a decision made a moment ago may already have taken effect (a crash, or a
     // failure whose outcome was unknown): ask the source before acting, never act twice.
     if (verify_first) {
-        auto state = co_await source_->state(entry.item_id, inv, r);
+        auto state = co_await source_->state(item_id, inv, r);
         if (state && state->applied) {
             if (auto set = db_.set_state(entry.id, entry_state::done, "", clock_.now()); !set) {
                 log::error("cannot record a response",
@@ -459,9 +484,15 @@ asio::awaitable<void> mailbox_worker::carry_out(const journal_entry& entry,
                       {{"mailbox", address()}, {"uid", key_text(entry.key)}});
             co_return;
         }
+        // The owner answered before agendad could (while a response failed, or during a
+        // crash): their answer wins, and is never overwritten.
+        if (state && entry.key.phase != "undo" && answered_by_owner(entry, state->owner_status)) {
+            step_back(entry, inv, state->owner_status);
+            co_return;
+        }
     }
     const auto respond_started = std::chrono::steady_clock::now();
-    auto done = co_await source_->respond(entry.item_id, entry.etag, inv, r);
+    auto done = co_await source_->respond(item_id, etag, inv, r);
     const time_point now = clock_.now();
     if (metrics_) {
         metrics_->respond_finished(address(), std::chrono::steady_clock::now() - respond_started,

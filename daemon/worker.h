@@ -76,6 +76,12 @@ class mailbox_worker {
     // Whether the owner has taken the meeting over (answered otherwise, or undid a decision):
     // then agendad never touches it again and trusts its organizer.
     bool hands_off(const calendar::invitation& inv, const std::vector<journal_entry>& earlier);
+    // Whether `owner_status` (as the source has it now) is an answer the owner gave rather than
+    // one agendad gave or none.
+    bool answered_by_owner(const journal_entry& entry, calendar::partstat owner_status);
+    // Marks `entry` overridden and trusts the meeting's organizer.
+    void step_back(const journal_entry& entry, const calendar::invitation& inv,
+                   calendar::partstat owner_status);
     // The latest version of a meeting among the calendar's objects, and the object holding it.
     const calendar::invitation* current_meeting(std::string_view uid) const;
     const calendar::source_item* item_of(std::string_view uid) const;

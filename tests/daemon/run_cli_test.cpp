@@ -375,6 +375,27 @@ TEST_F(daemon_run_cli,
     EXPECT_NE(next->at("action").as_string(), "decline") << boost::json::serialize(*next);
 }
 
+// A response that failed is retried, but not over an answer the owner gave in the meantime.
+TEST_F(daemon_run_cli, a_failed_response_is_not_retried_over_the_owners_own_answer) {
+    const fs::path config = mailbox("enforce");
+    write("outbox", "a file where the outbox folder should be\n");  // every reply fails
+    const run_result failing = run({"run", "--config", config.string(), "--once", "--now", now});
+    EXPECT_THAT(failing.err, HasSubstr("response failed; will retry"));
+    const fs::path d01 = dir_ / "calendar/invites/d01.ics";
+    ASSERT_EQ(entry_for(journal(), uid_of(d01))->at("state").as_string(), "failed");
+
+    edit(d01, "PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Dana Whitf",
+         "PARTSTAT=ACCEPTED;RSVP=TRUE;CN=Dana Whitf");
+    fs::remove(outbox());
+    const run_result r = run({"run", "--config", config.string(), "--once", "--now", now});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(entry_for(journal(), uid_of(d01))->at("state").as_string(), "overridden");
+    // Every other failed reply went out; d01's did not.
+    auto expected = expected_replies();
+    expected.erase(uid_of(d01));
+    EXPECT_EQ(replies_in(outbox()), expected);
+}
+
 TEST_F(daemon_run_cli, an_unanswered_request_for_an_agenda_is_declined_at_the_deadline) {
     const fs::path config = mailbox("enforce");
     ASSERT_EQ(run({"run", "--config", config.string(), "--once", "--now", now}).status, 0);

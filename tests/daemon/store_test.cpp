@@ -774,6 +774,23 @@ PRAGMA user_version = 1;
     EXPECT_EQ(again->list({})->size(), 2u);
 }
 
+TEST_F(store_test, a_delivery_mark_is_kept_across_a_restart_and_never_replaced) {
+    {
+        auto s = open_store();
+        ASSERT_TRUE(s);
+        const auto id = s->record(entry("owner@example.com", "uid-1", 0, t0));
+        ASSERT_TRUE(id);
+        EXPECT_EQ(*s->delivery_started(*id), std::nullopt);
+        ASSERT_TRUE(s->mark_delivery(*id, "iMIP to rep@vendor.example", t0 + 1s));
+        ASSERT_TRUE(s->mark_delivery(*id, "again", t0 + 5s));
+    }
+    auto s = open_store();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(epoch(*s->delivery_started(1)), epoch(t0 + 1s));
+    EXPECT_EQ(raw_text(file_, "SELECT what FROM deliveries"), "iMIP to rep@vendor.example");
+    EXPECT_EQ(*s->delivery_started(2), std::nullopt);
+}
+
 TEST_F(store_test, state_names_round_trip) {
     const std::vector<std::pair<entry_state, std::string>> names{
         {entry_state::intent, "intent"},
