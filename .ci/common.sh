@@ -10,7 +10,7 @@ agendad_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 agendad_packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev
-  libical-dev libssl-dev libyaml-cpp-dev libsqlite3-dev
+  libical-dev libssl-dev libyaml-cpp-dev libsqlite3-dev libpugixml-dev
   libgtest-dev libgmock-dev
   unicode-cldr-core tzdata
   python3-aiosmtpd radicale apache2-utils

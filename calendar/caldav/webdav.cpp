@@ -1,0 +1,518 @@
+#include "calendar/caldav/webdav.h"
+
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <initializer_list>
+#include <utility>
+
+namespace agendad::calendar::caldav {
+namespace {
+
+using boost::system::result;
+
+constexpr std::string_view dav_ns = "DAV:";
+constexpr std::string_view caldav_ns = "urn:ietf:params:xml:ns:caldav";
+
+// --- request bodies ---
+
+// The length of the well-formed UTF-8 sequence at s[i], or 0 when the byte there starts none.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char lead = byte(i);
+    if (lead < 0x80) return 1;
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the valid range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        if (lead == 0xE0) low = 0xA0;   // overlong
+        if (lead == 0xED) high = 0x9F;  // surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        if (lead == 0xF0) low = 0x90;   // overlong
+        if (lead == 0xF4) high = 0x8F;  // over U+10FFFF
+    } else {
+        return 0;
+    }
+    if (i + length > s.size()) return 0;
+    for (std::size_t k = 1; k < length; ++k) {
+        const unsigned char lo = k == 1 ? low : 0x80;
+        const unsigned char hi = k == 1 ? high : 0xBF;
+        if (byte(i + k) < lo || byte(i + k) > hi) return 0;
+    }
+    return length;
+}
+
+// An href or a sync token as element text. Both are URIs (RFC 4918 §8.3, RFC 6578 §3.2): the
+// five XML specials are escaped, and the bytes XML 1.0 cannot carry at all (C0 controls, DEL,
+// bytes that are not UTF-8) are percent-encoded as a URI would carry them, so that the body is
+// always well-formed UTF-8.
+std::string xml_text(std::string_view s) {
+    std::string out;
+    out.reserve(s.size() + 16);
+    for (std::size_t i = 0; i < s.size();) {
+        const char c = s[i];
+        const auto u = static_cast<unsigned char>(c);
+        const std::size_t length = utf8_length(s, i);
+        if (length > 1) {
+            out.append(s.substr(i, length));
+            i += length;
+            continue;
+        }
+        ++i;
+        if (length == 0 || u < 0x20 || u == 0x7F) {
+            char hex[4];
+            std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned>(u));
+            out += hex;
+            continue;
+        }
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&apos;";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+constexpr std::string_view declaration = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+constexpr std::string_view both_namespaces =
+    "xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\"";
+
+std::string propfind(std::initializer_list<std::string_view> properties) {
+    std::string out(declaration);
+    out += "<d:propfind ";
+    out += both_namespaces;
+    out += ">\n  <d:prop>\n";
+    for (std::string_view p : properties) {
+        out += "    <";
+        out += p;
+        out += "/>\n";
+    }
+    out += "  </d:prop>\n</d:propfind>\n";
+    return out;
+}
+
+// --- parsing ---
+
+// Deeper nesting is hostile: multistatus bodies are seven levels deep.
+constexpr int max_depth = 256;
+
+// At most this much of a name or value taken from the body goes into an error message.
+std::string excerpt(std::string_view s) {
+    constexpr std::size_t limit = 60;
+    std::string out;
+    for (char c : s.substr(0, limit)) {
+        out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+    }
+    if (s.size() > limit) out += "...";
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!s.empty() && space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+std::string at_byte(std::ptrdiff_t offset) {
+    return " at byte " + std::to_string(offset < 0 ? 0 : offset);
+}
+
+// The byte offset of a node in the body: of an element's '<' (pugixml keeps the offset of its
+// name), of a text's first byte.
+std::string at_node(pugi::xml_node n) {
+    const std::ptrdiff_t offset = n.offset_debug();
+    return at_byte(n.type() == pugi::node_element && offset > 0 ? offset - 1 : offset);
+}
+
+// XML Namespaces by hand (pugixml has none): the URI bound to the element's prefix by the
+// nearest declaration on it or an ancestor. An unbound prefix has no namespace.
+std::string_view namespace_of(pugi::xml_node n) {
+    const std::string_view name = n.name();
+    const auto colon = name.find(':');
+    std::string attribute = "xmlns";
+    if (colon != std::string_view::npos) {
+        attribute += ':';
+        attribute += name.substr(0, colon);
+    }
+    for (pugi::xml_node e = n; e && e.type() == pugi::node_element; e = e.parent()) {
+        if (const pugi::xml_attribute a = e.attribute(attribute.c_str())) return a.value();
+    }
+    return {};
+}
+
+std::string_view local_name(pugi::xml_node n) {
+    const std::string_view name = n.name();
+    const auto colon = name.find(':');
+    return colon == std::string_view::npos ? name : name.substr(colon + 1);
+}
+
+bool is(pugi::xml_node n, std::string_view ns, std::string_view local) {
+    return n.type() == pugi::node_element && local_name(n) == local && namespace_of(n) == ns;
+}
+
+// Iterates the element children of `parent` that are {ns}local.
+template <typename F>
+void for_each_child(pugi::xml_node parent, std::string_view ns, std::string_view local, F&& f) {
+    for (pugi::xml_node c = parent.first_child(); c; c = c.next_sibling()) {
+        if (is(c, ns, local)) f(c);
+    }
+}
+
+pugi::xml_node child(pugi::xml_node parent, std::string_view ns, std::string_view local) {
+    for (pugi::xml_node c = parent.first_child(); c; c = c.next_sibling()) {
+        if (is(c, ns, local)) return c;
+    }
+    return {};
+}
+
+// The element's own text: its text and CDATA children, concatenated as they are.
+std::string text_of(pugi::xml_node n) {
+    std::string out;
+    for (pugi::xml_node c = n.first_child(); c; c = c.next_sibling()) {
+        if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) out += c.value();
+    }
+    return out;
+}
+
+std::optional<std::string> trimmed_text(pugi::xml_node n) {
+    const std::string text = text_of(n);
+    const std::string_view t = trim(text);
+    if (t.empty()) return std::nullopt;
+    return std::string(t);
+}
+
+// "HTTP/1.1 404 Not Found" → 404.
+std::optional<int> status_code(std::string_view line) {
+    line = trim(line);
+    if (line.substr(0, 5) != "HTTP/") return std::nullopt;
+    const auto space = line.find(' ');
+    if (space == std::string_view::npos) return std::nullopt;
+    std::string_view rest = trim(line.substr(space));
+    if (rest.size() < 3) return std::nullopt;
+    int code = 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (rest[i] < '0' || rest[i] > '9') return std::nullopt;
+        code = code * 10 + (rest[i] - '0');
+    }
+    if (rest.size() > 3 && rest[3] != ' ' && rest[3] != '\t') return std::nullopt;
+    if (code < 100 || code > 599) return std::nullopt;
+    return code;
+}
+
+result<int, std::string> status_of(pugi::xml_node status) {
+    const std::string text = text_of(status);
+    if (auto code = status_code(text)) return *code;
+    return result<int, std::string>(
+        boost::system::in_place_error,
+        "DAV:status '" + excerpt(trim(text)) + "' is not an HTTP status line" + at_node(status));
+}
+
+bool is_2xx(int status) {
+    return status >= 200 && status <= 299;
+}
+
+// Where a DOCTYPE would be: in the prolog, before the root element. Found here so that no DTD
+// ever reaches the parser; one anywhere else is caught after parsing (pugixml reports it as a
+// node). "<!DOCTYPE" inside a CDATA section (Outlook's HTML in calendar-data) is content.
+std::optional<std::size_t> doctype_in_prolog(std::string_view xml) {
+    std::size_t i = 0;
+    if (xml.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
+    while (i < xml.size()) {
+        const char c = xml[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            ++i;
+            continue;
+        }
+        const std::string_view rest = xml.substr(i);
+        std::size_t end = std::string_view::npos;
+        if (rest.substr(0, 2) == "<?") {
+            end = rest.find("?>");
+            if (end != std::string_view::npos) end += 2;
+        } else if (rest.substr(0, 4) == "<!--") {
+            end = rest.find("-->", 4);
+            if (end != std::string_view::npos) end += 3;
+        } else {
+            constexpr std::string_view doctype = "<!DOCTYPE";
+            const bool is_doctype =
+                rest.size() >= doctype.size() &&
+                std::equal(doctype.begin(), doctype.end(), rest.begin(), [](char a, char b) {
+                    return a == (b >= 'a' && b <= 'z' ? static_cast<char>(b - 32) : b);
+                });
+            if (is_doctype) return i;
+            return std::nullopt;
+        }
+        if (end == std::string_view::npos) return std::nullopt;  // the parser says what is wrong
+        i += end;
+    }
+    return std::nullopt;
+}
+
+std::string doctype_refused(std::ptrdiff_t offset) {
+    return "refused: the body has a DOCTYPE declaration" + at_byte(offset) +
+           " (DTDs and entities are never processed; CalDAV servers send none)";
+}
+
+// Parses `xml` into `doc` with the checks every body gets; returns the root element.
+result<pugi::xml_node, std::string> load(std::string_view xml, std::size_t max_bytes,
+                                         pugi::xml_document& doc) {
+    const auto fail = [](std::string message) {
+        return result<pugi::xml_node, std::string>(boost::system::in_place_error,
+                                                   std::move(message));
+    };
+    if (xml.size() > max_bytes) {
+        return fail("body is " + std::to_string(xml.size()) + " bytes, over the limit of " +
+                    std::to_string(max_bytes) + " bytes");
+    }
+    if (trim(xml).empty()) return fail("empty body: no XML");
+    if (auto at = doctype_in_prolog(xml)) {
+        return fail(doctype_refused(static_cast<std::ptrdiff_t>(*at)));
+    }
+
+    // No parse_eol: calendar-data keeps its CRLF. parse_doctype only makes a DOCTYPE visible
+    // as a node, to refuse it below; pugixml never reads a DTD's declarations.
+    constexpr unsigned flags = pugi::parse_cdata | pugi::parse_escapes | pugi::parse_doctype;
+    const pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size(), flags);
+    if (!parsed) {
+        return fail(std::string("not well-formed XML: ") + parsed.description() +
+                    at_byte(parsed.offset));
+    }
+
+    // Iterative walk (the depth is what is being checked): no DOCTYPE, bounded nesting.
+    int depth = 0;
+    for (pugi::xml_node n = doc.first_child(); n;) {
+        if (n.type() == pugi::node_doctype) return fail(doctype_refused(n.offset_debug()));
+        if (n.type() == pugi::node_element && depth + 1 > max_depth) {
+            return fail("elements nested deeper than " + std::to_string(max_depth) + " levels" +
+                        at_node(n));
+        }
+        if (pugi::xml_node first = n.first_child()) {
+            ++depth;
+            n = first;
+            continue;
+        }
+        while (n && !n.next_sibling()) {
+            n = n.parent();
+            --depth;
+            if (n == doc) n = pugi::xml_node();
+        }
+        if (n) n = n.next_sibling();
+    }
+
+    pugi::xml_node root;
+    for (pugi::xml_node n = doc.first_child(); n; n = n.next_sibling()) {
+        if (n.type() == pugi::node_pcdata || n.type() == pugi::node_cdata) {
+            return fail("text outside the root element" + at_node(n));
+        }
+        if (n.type() != pugi::node_element) continue;
+        if (root) return fail("more than one root element" + at_node(n));
+        root = n;
+    }
+    if (!root) return fail("no root element");
+    return root;
+}
+
+std::string qualified(pugi::xml_node n) {
+    const std::string_view ns = namespace_of(n);
+    return (ns.empty() ? std::string() : "{" + excerpt(ns) + "}") + excerpt(local_name(n));
+}
+
+// Reads one DAV:prop of a 2xx propstat into `r`.
+void read_props(pugi::xml_node prop, dav_resource& r) {
+    for (pugi::xml_node p = prop.first_child(); p; p = p.next_sibling()) {
+        if (p.type() != pugi::node_element) continue;
+        const std::string_view ns = namespace_of(p);
+        const std::string_view name = local_name(p);
+        if (ns == dav_ns) {
+            if (name == "getetag") {
+                r.etag = trimmed_text(p);
+            } else if (name == "resourcetype") {
+                if (child(p, dav_ns, "collection")) r.is_collection = true;
+                if (child(p, caldav_ns, "calendar")) r.is_calendar = true;
+            } else if (name == "current-user-principal") {
+                if (pugi::xml_node href = child(p, dav_ns, "href")) {
+                    r.current_user_principal = trimmed_text(href);
+                }
+            } else if (name == "displayname") {
+                r.displayname = text_of(p);
+            } else if (name == "sync-token") {
+                r.sync_token = trimmed_text(p);
+            }
+        } else if (ns == caldav_ns) {
+            if (name == "calendar-data") {
+                r.calendar_data = text_of(p);
+            } else if (name == "calendar-home-set") {
+                for_each_child(p, dav_ns, "href", [&](pugi::xml_node href) {
+                    if (auto h = trimmed_text(href)) r.calendar_home_set.push_back(std::move(*h));
+                });
+            } else if (name == "supported-calendar-component-set") {
+                for_each_child(p, caldav_ns, "comp", [&](pugi::xml_node comp) {
+                    const std::string_view component = trim(comp.attribute("name").value());
+                    if (!component.empty()) r.components.emplace_back(component);
+                });
+            }
+        }
+    }
+}
+
+// One DAV:response; several when it names several hrefs with one status (RFC 4918 §14.24).
+result<void, std::string> read_response(pugi::xml_node response, std::vector<dav_resource>& out) {
+    const auto fail = [](std::string message) {
+        return result<void, std::string>(boost::system::in_place_error, std::move(message));
+    };
+    std::vector<std::string> hrefs;
+    std::optional<std::string> href_error;
+    for_each_child(response, dav_ns, "href", [&](pugi::xml_node href) {
+        if (auto h = trimmed_text(href)) {
+            hrefs.push_back(std::move(*h));
+        } else if (!href_error) {
+            href_error = "an empty DAV:href" + at_node(href);
+        }
+    });
+    if (href_error) return fail(std::move(*href_error));
+    if (hrefs.empty()) return fail("a DAV:response without DAV:href" + at_node(response));
+
+    dav_resource r;
+    std::optional<int> own_status;
+    if (pugi::xml_node status = child(response, dav_ns, "status")) {
+        auto code = status_of(status);
+        if (!code) return fail(std::move(code.error()));
+        own_status = *code;
+    }
+    std::optional<int> first_propstat;
+    bool any_2xx = false;
+    for (pugi::xml_node ps = response.first_child(); ps; ps = ps.next_sibling()) {
+        if (!is(ps, dav_ns, "propstat")) continue;
+        pugi::xml_node status = child(ps, dav_ns, "status");
+        if (!status) return fail("a DAV:propstat without DAV:status" + at_node(ps));
+        auto code = status_of(status);
+        if (!code) return fail(std::move(code.error()));
+        if (!first_propstat) first_propstat = *code;
+        if (!is_2xx(*code)) continue;  // the properties it names are missing or refused
+        any_2xx = true;
+        for_each_child(ps, dav_ns, "prop", [&](pugi::xml_node prop) { read_props(prop, r); });
+    }
+    if (own_status) {
+        r.status = *own_status;
+    } else if (any_2xx) {
+        r.status = 200;
+    } else if (first_propstat) {
+        r.status = *first_propstat;
+    } else {
+        return fail("a DAV:response with neither DAV:status nor DAV:propstat" + at_node(response));
+    }
+    for (std::size_t i = 0; i + 1 < hrefs.size(); ++i) {
+        dav_resource copy = r;
+        copy.href = std::move(hrefs[i]);
+        out.push_back(std::move(copy));
+    }
+    r.href = std::move(hrefs.back());
+    out.push_back(std::move(r));
+    return {};
+}
+
+}  // namespace
+
+std::string propfind_discovery_body() {
+    return propfind({"d:current-user-principal", "d:resourcetype", "c:calendar-home-set",
+                     "d:displayname", "c:supported-calendar-component-set", "d:sync-token"});
+}
+
+std::string propfind_calendars_body() {
+    return propfind({"d:resourcetype", "d:displayname", "c:supported-calendar-component-set"});
+}
+
+std::string propfind_etags_body() {
+    return propfind({"d:getetag", "d:resourcetype"});
+}
+
+std::string sync_collection_body(std::string_view token) {
+    std::string out(declaration);
+    out += "<d:sync-collection xmlns:d=\"DAV:\">\n";
+    if (token.empty()) {
+        out += "  <d:sync-token/>\n";
+    } else {
+        out += "  <d:sync-token>" + xml_text(token) + "</d:sync-token>\n";
+    }
+    out +=
+        "  <d:sync-level>1</d:sync-level>\n"
+        "  <d:prop>\n"
+        "    <d:getetag/>\n"
+        "  </d:prop>\n"
+        "</d:sync-collection>\n";
+    return out;
+}
+
+std::string multiget_body(const std::vector<std::string>& hrefs) {
+    std::string out(declaration);
+    out += "<c:calendar-multiget ";
+    out += both_namespaces;
+    out +=
+        ">\n"
+        "  <d:prop>\n"
+        "    <d:getetag/>\n"
+        "    <c:calendar-data/>\n"
+        "  </d:prop>\n";
+    for (const std::string& href : hrefs) out += "  <d:href>" + xml_text(href) + "</d:href>\n";
+    out += "</c:calendar-multiget>\n";
+    return out;
+}
+
+boost::system::result<multistatus, std::string> parse_multistatus(std::string_view xml,
+                                                                  std::size_t max_bytes) {
+    using out_t = result<multistatus, std::string>;
+    pugi::xml_document doc;
+    auto root = load(xml, max_bytes, doc);
+    if (!root) return out_t(boost::system::in_place_error, std::move(root.error()));
+    if (!is(*root, dav_ns, "multistatus")) {
+        return out_t(boost::system::in_place_error, "not a DAV:multistatus: the root element is " +
+                                                        qualified(*root) + at_node(*root));
+    }
+    multistatus ms;
+    for (pugi::xml_node n = root->first_child(); n; n = n.next_sibling()) {
+        if (is(n, dav_ns, "response")) {
+            if (auto read = read_response(n, ms.responses); !read) {
+                return out_t(boost::system::in_place_error, std::move(read.error()));
+            }
+        } else if (is(n, dav_ns, "sync-token")) {
+            ms.sync_token = trimmed_text(n);
+        }
+    }
+    return ms;
+}
+
+std::vector<std::string> error_conditions(std::string_view xml) {
+    pugi::xml_document doc;
+    auto root = load(xml, std::size_t{64} << 20, doc);
+    if (!root || !is(*root, dav_ns, "error")) return {};
+    std::vector<std::string> out;
+    for (pugi::xml_node n = root->first_child(); n; n = n.next_sibling()) {
+        if (n.type() != pugi::node_element) continue;
+        const std::string_view ns = namespace_of(n);
+        if (ns != dav_ns && ns != caldav_ns) continue;  // server extras: SabreDAV's message, ...
+        if (ns == dav_ns && local_name(n) == "responsedescription") continue;
+        out.emplace_back(local_name(n));
+    }
+    return out;
+}
+
+}  // namespace agendad::calendar::caldav
