@@ -151,6 +151,8 @@ bool is_ascii(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; });
 }
 
+constexpr std::string_view final_dot = ".\r\n";
+
 // The message as it goes after DATA: every line break CRLF (a stray LF or CR would be a bare line
 // break, which RFC 5321 §2.3.8 forbids and servers treat inconsistently), a leading '.' doubled
 // (§4.5.2, transparency), a final CRLF, then the terminating ".\r\n".
@@ -171,7 +173,7 @@ std::string data_body(std::string_view message) {
         line_start = false;
     }
     if (!line_start) out += "\r\n";
-    out += ".\r\n";
+    out += final_dot;
     return out;
 }
 
@@ -259,9 +261,10 @@ capabilities parse_ehlo(const reply& r) {
 // turning every outcome into an `error` that names the step and the server.
 class session final {
   public:
-    session(const asio::any_io_executor& executor, const settings& s)
+    session(const asio::any_io_executor& executor, const settings& s, const send_options& options)
         : executor_(executor),
           settings_(s),
+          options_(options),
           host_(bare_host(s.host)),
           label_((host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + s.port),
           loopback_(is_loopback_host(host_)) {}
@@ -292,7 +295,7 @@ class session final {
             replace_all(message, base64(settings_.password), "***");
             replace_all(message, settings_.password, "***");
         }
-        return error{kind, code, std::move(message)};
+        return error{kind, code, std::move(message), maybe_delivered_};
     }
 
     // A reply that is not the one the step wanted: 4xx try later, 5xx as the step says (rejected
@@ -459,9 +462,14 @@ class session final {
     }
 
     asio::awaitable<send_result> write(const std::string& bytes, const std::string& step) {
-        for (std::size_t at = 0; at < bytes.size(); at += write_chunk) {
-            const auto piece =
-                asio::buffer(bytes.data() + at, std::min(write_chunk, bytes.size() - at));
+        co_return co_await write(bytes, 0, bytes.size(), step);
+    }
+
+    // bytes[from, to), in chunks with a timeout each.
+    asio::awaitable<send_result> write(const std::string& bytes, std::size_t from, std::size_t to,
+                                       const std::string& step) {
+        for (std::size_t at = from; at < to; at += write_chunk) {
+            const auto piece = asio::buffer(bytes.data() + at, std::min(write_chunk, to - at));
             lowest().expires_after(settings_.timeout);
             error_code ec;
             if (tls_) {
@@ -642,18 +650,29 @@ class session final {
                            "tls");
         }
         if (recipients.empty()) {
-            co_return fail(failure::rejected, "RCPT TO", "the message has no recipients");
+            co_return fail(failure::invalid, "RCPT TO", "the message has no recipients");
         }
         // The reverse path may be empty (<>, bounces); forward paths may not.
         if (!is_path(from)) {
-            co_return fail(failure::rejected, "MAIL FROM:<" + shown(from) + ">",
+            co_return fail(failure::invalid, "MAIL FROM:<" + shown(from) + ">",
                            "not a valid address");
         }
         for (const auto& to : recipients) {
             if (to.empty() || !is_path(to)) {
-                co_return fail(failure::rejected, "RCPT TO:<" + shown(to) + ">",
+                co_return fail(failure::invalid, "RCPT TO:<" + shown(to) + ">",
                                "not a valid address");
             }
+        }
+        // The EHLO argument ends up on a command line like the addresses.
+        if (settings_.helo_name.empty() || !is_path(settings_.helo_name)) {
+            co_return fail(failure::invalid, "EHLO",
+                           "not a valid host name: \"" + shown(settings_.helo_name) + "\"");
+        }
+        if (message.size() > max_message_bytes) {
+            co_return fail(failure::invalid, "DATA",
+                           "the message (" + std::to_string(message.size()) +
+                               " bytes) is over the limit of " + std::to_string(max_message_bytes) +
+                               " bytes");
         }
         const std::string body = data_body(message);
 
@@ -722,12 +741,31 @@ class session final {
         if (r.has_error()) co_return r.error();
         if (r->kind() != 3) co_return refused(*r, "DATA");
 
+        // The message, then the final ".": before the dot nothing is delivered whatever happens
+        // (a server must drop a transaction whose connection ends inside DATA, RFC 5321 §3.8);
+        // after it, a missing answer leaves the outcome unknown.
         const std::string end_step = "DATA (end of message)";
-        auto sent = co_await write(body, end_step);
+        const std::size_t dot_at = body.size() - final_dot.size();
+        auto sent = co_await write(body, 0, dot_at, end_step);
+        if (sent.has_error()) co_return sent;
+        if (options_.before_final_dot) {
+            const bool go_on = options_.before_final_dot();
+            if (!go_on) {
+                in_sync_ = false;  // mid-DATA: no command can follow, only closing the connection
+                co_return fail(failure::aborted, end_step,
+                               "withdrawn by the caller before the final \".\"; the connection "
+                               "was closed without it, so nothing was delivered");
+            }
+        }
+        maybe_delivered_ = true;
+        sent = co_await write(body, dot_at, body.size(), end_step);
         if (sent.has_error()) co_return sent;
         r = co_await read_reply(end_step);
         if (r.has_error()) co_return r.error();
-        if (r->kind() != 2) co_return refused(*r, end_step);
+        if (r->kind() != 2) {
+            maybe_delivered_ = false;  // an answer, and it is no
+            co_return refused(*r, end_step);
+        }
 
         // The message is accepted: QUIT is courtesy, and its failure changes nothing.
         co_await quit();
@@ -742,10 +780,12 @@ class session final {
 
     asio::any_io_executor executor_;
     const settings& settings_;
+    const send_options& options_;
     std::string host_;   // without brackets
     std::string label_;  // "host:port" for messages
     bool loopback_ = false;
     bool in_sync_ = false;  // the last reply was whole: the server waits for our next command
+    bool maybe_delivered_ = false;  // the final "." went out and no answer to it has come back
     std::optional<ssl::context> ctx_;
     std::optional<beast::tcp_stream> tcp_;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
@@ -758,8 +798,15 @@ class session final {
 asio::awaitable<send_result> send_mail(const settings& s, const std::string& from,
                                        const std::vector<std::string>& recipients,
                                        const std::string& message) {
+    const send_options none;
+    co_return co_await send_mail(s, from, recipients, message, none);
+}
+
+asio::awaitable<send_result> send_mail(const settings& s, const std::string& from,
+                                       const std::vector<std::string>& recipients,
+                                       const std::string& message, const send_options& options) {
     const auto executor = co_await asio::this_coro::executor;
-    session dialogue(executor, s);
+    session dialogue(executor, s, options);
     co_return co_await dialogue.run(from, recipients, message);
 }
 

@@ -1,6 +1,7 @@
-// The SMTP client against a real server (aiosmtpd, started from this test with Debian's Python)
-// for delivery, STARTTLS and AUTH, and against an in-process fake for what a real server will not
-// do on request: silence, garbage, endless replies, a connection cut mid-DATA, bad certificates.
+// The SMTP client against a real server (aiosmtpd through tests/support/smtp_sink.h) for delivery,
+// STARTTLS, AUTH and the point of no return, and against an in-process fake for what a real server
+// will not do on request: silence, garbage, endless replies, a connection cut mid-DATA, bad
+// certificates.
 #include "calendar/smtp/smtp_client.h"
 
 #include <gmock/gmock.h>
@@ -14,31 +15,17 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "calendar/imip.h"
-#include "support/files.h"
+#include "support/radicale.h"  // temp_folder
+#include "support/smtp_sink.h"
 #include "support/test_ca.h"
-
-extern char** environ;
 
 namespace {
 
@@ -47,128 +34,14 @@ namespace ssl = boost::asio::ssl;
 namespace fs = std::filesystem;
 namespace smtp = agendad::calendar::smtp;
 using tcp = boost::asio::ip::tcp;
+using agendad::test_support::smtp_sink;
+using agendad::test_support::smtp_sink_options;
+using agendad::test_support::smtp_sink_tls;
+using agendad::test_support::smtp_stage;
+using agendad::test_support::temp_folder;
 using agendad::test_support::test_ca;
 using send_result = boost::system::result<void, smtp::error>;
 using namespace std::chrono_literals;
-
-// --- helpers: a temporary folder, a child process, base64 ---
-
-// A fresh folder under the system's temporary directory, removed with everything in it.
-class temp_dir {
-  public:
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "agendad-smtp-test-XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-        }
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    const fs::path& path() const { return path_; }
-
-  private:
-    fs::path path_;
-};
-
-// A child with its stdin and stdout on pipes and its stderr in a file. Closing stdin asks it to
-// end; the destructor does that, waits a little, then kills: the child is reaped in every outcome,
-// a failed assertion included.
-class child_process {
-  public:
-    child_process(const std::vector<std::string>& argv, const fs::path& stderr_file) {
-        int in[2] = {-1, -1};
-        int out[2] = {-1, -1};
-        if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-            error_ = std::string("pipe2: ") + std::strerror(errno);
-            close_all({in[0], in[1], out[0], out[1]});
-            return;
-        }
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-        posix_spawn_file_actions_addopen(&actions, 2, stderr_file.c_str(),
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        pid_t pid = -1;
-        const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        close_all({in[0], out[1]});
-        if (rc != 0) {
-            error_ = "cannot start " + argv[0] + ": " + std::strerror(rc);
-            close_all({in[1], out[0]});
-            return;
-        }
-        pid_ = pid;
-        stdin_ = in[1];
-        stdout_ = out[0];
-    }
-    ~child_process() { stop(); }
-    child_process(const child_process&) = delete;
-    child_process& operator=(const child_process&) = delete;
-
-    const std::string& error() const { return error_; }
-
-    // The next line of the child's stdout, without its LF; nullopt on timeout or end of output.
-    std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            if (const auto newline = pending_.find('\n'); newline != std::string::npos) {
-                std::string line = pending_.substr(0, newline);
-                pending_.erase(0, newline + 1);
-                return line;
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (stdout_ < 0 || left.count() <= 0) return std::nullopt;
-            pollfd p{stdout_, POLLIN, 0};
-            if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-            char buf[512];
-            const ssize_t n = ::read(stdout_, buf, sizeof buf);
-            if (n <= 0) return std::nullopt;
-            pending_.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-
-    void stop() {
-        if (pid_ <= 0) return;
-        close_all({stdin_});
-        stdin_ = -1;
-        int status = 0;
-        bool reaped = false;
-        for (int i = 0; i < 500 && !reaped; ++i) {
-            reaped = waitpid(pid_, &status, WNOHANG) == pid_;
-            if (!reaped) std::this_thread::sleep_for(10ms);
-        }
-        if (!reaped) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, &status, 0);
-        }
-        close_all({stdout_});
-        stdout_ = -1;
-        pid_ = -1;
-    }
-
-  private:
-    static void close_all(std::initializer_list<int> fds) {
-        for (const int fd : fds) {
-            if (fd >= 0) ::close(fd);
-        }
-    }
-
-    pid_t pid_ = -1;
-    int stdin_ = -1;
-    int stdout_ = -1;
-    std::string pending_;
-    std::string error_;
-};
 
 std::string base64(std::string_view in) {
     static constexpr char alphabet[] =
@@ -187,17 +60,14 @@ std::string base64(std::string_view in) {
     return out;
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-    std::ofstream(path, std::ios::binary) << text;
-}
-
 // --- running the client ---
 
 // Runs send_mail to completion on `io` (which may also run a fake server).
 send_result run_client(asio::io_context& io, const smtp::settings& s, const std::string& from,
-                       const std::vector<std::string>& recipients, const std::string& message) {
+                       const std::vector<std::string>& recipients, const std::string& message,
+                       const smtp::send_options& options = {}) {
     std::optional<send_result> out;
-    asio::co_spawn(io, smtp::send_mail(s, from, recipients, message),
+    asio::co_spawn(io, smtp::send_mail(s, from, recipients, message, options),
                    [&](std::exception_ptr e, send_result r) {
                        if (e) {
                            out = smtp::error{smtp::failure::protocol, 0, "exception escaped"};
@@ -211,9 +81,20 @@ send_result run_client(asio::io_context& io, const smtp::settings& s, const std:
 }
 
 send_result send(const smtp::settings& s, const std::string& from,
-                 const std::vector<std::string>& recipients, const std::string& message) {
+                 const std::vector<std::string>& recipients, const std::string& message,
+                 const smtp::send_options& options = {}) {
     asio::io_context io;
-    return run_client(io, s, from, recipients, message);
+    return run_client(io, s, from, recipients, message, options);
+}
+
+// A before_final_dot hook that answers `go_on` and counts its calls.
+smtp::send_options counting_hook(int& calls, bool go_on) {
+    smtp::send_options o;
+    o.before_final_dot = [&calls, go_on] {
+        ++calls;
+        return go_on;
+    };
+    return o;
 }
 
 // An iMIP-shaped message by hand: multipart/alternative with a quoted-printable text part holding
@@ -249,222 +130,52 @@ std::string imip_like_message() {
            calendar_part + "--=_b--\r\n";
 }
 
-// --- aiosmtpd, the real server ---
-
-// Started by /usr/bin/python3 (a pyenv python3 on PATH would not see Debian's modules). It binds
-// 127.0.0.1 on a free port, prints "PORT n" and serves until its stdin closes. The handler writes
-// every message into the inbox as N.eml (the content as received, un-dot-stuffed by aiosmtpd) and
-// N.envelope (from, recipients, tls=, auth=), refuses one address with 550 and answers 451 to
-// DATA for another.
-constexpr const char* controller_script = R"PY(
-import os, socket, ssl, sys
-try:
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult, LoginPassword
-except ImportError as e:
-    print("NO_AIOSMTPD %s" % e, flush=True)
-    sys.exit(3)
-
-inbox, tls, cert, key, user, password, reject, busy, login_only = sys.argv[1:10]
-
-class Handler:
-    def __init__(self):
-        self.count = 0
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address == reject:
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if busy in envelope.rcpt_tos:
-            return "451 4.3.0 mailbox busy, try again later"
-        self.count += 1
-        base = os.path.join(inbox, str(self.count))
-        login = session.auth_data.login.decode() if session.auth_data else ""
-        with open(base + ".envelope", "w") as f:
-            f.write(envelope.mail_from + "\n")
-            f.write(" ".join(envelope.rcpt_tos) + "\n")
-            secure = server.transport.get_extra_info("ssl_object") is not None
-            f.write("tls=%d\n" % secure)
-            f.write("auth=%s\n" % login)
-        with open(base + ".tmp", "wb") as f:
-            f.write(envelope.original_content)
-        os.rename(base + ".tmp", base + ".eml")
-        return "250 2.0.0 OK queued"
-
-def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
-          and auth_data.password == password.encode())
-    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
-
-kwargs = dict(server_hostname="localhost", ready_timeout=10)
-if tls != "none":
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    if tls == "starttls":
-        kwargs.update(tls_context=context, require_starttls=True)
-    else:
-        kwargs.update(ssl_context=context)
-if user != "-":
-    kwargs.update(authenticator=authenticator, auth_required=True)
-    if login_only == "1":
-        kwargs.update(auth_exclude_mechanism=["PLAIN"])
-
-last = None
-for attempt in range(20):
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **kwargs)
-    try:
-        controller.start()
-        break
-    except Exception as e:
-        last = e
-else:
-    print("ERROR %s" % last, flush=True)
-    sys.exit(4)
-
-print("PORT %d" % port, flush=True)
-sys.stdin.read()
-controller.stop()
-)PY";
-
-struct aiosmtpd_options {
-    smtp::security tls = smtp::security::none;  // how the server offers TLS
-    std::string user;                           // empty: no AUTH
-    std::string password;
-    bool login_only = false;  // offer AUTH LOGIN but not PLAIN
-    std::string reject = "nobody@example.org";
-    std::string busy = "busy@example.org";
-};
-
-const char* tls_name(smtp::security mode) {
-    switch (mode) {
-        case smtp::security::starttls:
-            return "starttls";
-        case smtp::security::tls:
-            return "implicit";
-        case smtp::security::none:
-            break;
-    }
-    return "none";
-}
+// --- aiosmtpd, the real server (tests/support/smtp_sink.h) ---
 
 // STARTTLS with a certificate from the test CA, and AUTH when a user is given.
-aiosmtpd_options with_starttls(const std::string& user = "", const std::string& password = "",
-                               bool login_only = false) {
-    aiosmtpd_options o;
-    o.tls = smtp::security::starttls;
-    o.user = user;
-    o.password = password;
+smtp_sink_options with_starttls(const std::string& user = "", const std::string& password = "",
+                                bool login_only = false) {
+    smtp_sink_options o;
+    o.tls = smtp_sink_tls::starttls;
+    if (!user.empty()) o.users[user] = password;
     o.login_only = login_only;
     return o;
 }
 
-struct received_message {
-    std::string from;
-    std::string recipients;  // space-separated
-    std::string tls;         // "tls=1"
-    std::string auth;        // "auth=alice"
-    std::string content;
-};
-
-class aiosmtpd_server {
-  public:
-    aiosmtpd_server(const fs::path& dir, const test_ca& ca, const aiosmtpd_options& o) : dir_(dir) {
-        fs::create_directories(dir_ / "inbox");
-        write_text(dir_ / "smtpd.py", controller_script);
-        std::string cert = "-", key = "-";
-        if (o.tls != smtp::security::none) {
-            const auto credentials = ca.issue({"localhost"}, {"127.0.0.1"});
-            write_text(dir_ / "server.pem", credentials.cert_pem);
-            write_text(dir_ / "server.key", credentials.key_pem);
-            cert = (dir_ / "server.pem").string();
-            key = (dir_ / "server.key").string();
-        }
-        child_.emplace(std::vector<std::string>{"/usr/bin/python3", (dir_ / "smtpd.py").string(),
-                                                (dir_ / "inbox").string(), tls_name(o.tls), cert,
-                                                key, o.user.empty() ? "-" : o.user,
-                                                o.password.empty() ? "-" : o.password, o.reject,
-                                                o.busy, o.login_only ? "1" : "0"},
-                       dir_ / "smtpd.log");
-        if (!child_->error().empty()) {
-            error_ = child_->error() +
-                     " (install Debian's python3 and python3-aiosmtpd: apt-get install "
-                     "python3-aiosmtpd)";
-            return;
-        }
-        const auto line = child_->read_line(20s);
-        if (line && line->rfind("PORT ", 0) == 0) {
-            port_ = line->substr(5);
-        } else if (line && line->rfind("NO_AIOSMTPD", 0) == 0) {
-            error_ = "/usr/bin/python3 cannot import aiosmtpd (" + *line +
-                     "): install python3-aiosmtpd (apt-get install python3-aiosmtpd)";
-        } else {
-            error_ = "aiosmtpd did not start: " + line.value_or("(no output)") + "\n" +
-                     agendad::test_support::read_file(dir_ / "smtpd.log");
-        }
-    }
-
-    const std::string& error() const { return error_; }
-    const std::string& port() const { return port_; }
-
-    std::vector<received_message> messages() const {
-        std::vector<received_message> out;
-        for (int n = 1; fs::exists(dir_ / "inbox" / (std::to_string(n) + ".eml")); ++n) {
-            const fs::path base = dir_ / "inbox" / std::to_string(n);
-            std::ifstream envelope(base.string() + ".envelope");
-            received_message m;
-            std::getline(envelope, m.from);
-            std::getline(envelope, m.recipients);
-            std::getline(envelope, m.tls);
-            std::getline(envelope, m.auth);
-            m.content = agendad::test_support::read_file(base.string() + ".eml");
-            out.push_back(std::move(m));
-        }
-        return out;
-    }
-
-  private:
-    fs::path dir_;
-    std::optional<child_process> child_;
-    std::string port_;
-    std::string error_;
-};
-
 class SmtpAiosmtpd : public ::testing::Test {
   protected:
-    // Starts the server; the test fails (never skips) when aiosmtpd is not there.
-    aiosmtpd_server& start(const aiosmtpd_options& o = {}) {
-        server_.emplace(dir_.path(), ca_, o);
+    // Starts the server (throwing, so failing the test, when aiosmtpd is not there) and points
+    // the settings at it.
+    smtp_sink& start(smtp_sink_options o = {}) {
+        o.ca = &ca_;
+        server_.emplace(o);
+        server_->start();
         settings_.host = "127.0.0.1";
-        settings_.port = server_->port();
+        settings_.port = std::to_string(server_->port());
         settings_.helo_name = "agendad.test";
         settings_.timeout = 10s;
-        settings_.mode = o.tls;
-        if (o.tls != smtp::security::none) {
-            ca_.write_cert(dir_.path() / "ca.pem");
-            settings_.ca_file = dir_.path() / "ca.pem";
+        switch (o.tls) {
+            case smtp_sink_tls::none:
+                settings_.mode = smtp::security::none;
+                break;
+            case smtp_sink_tls::starttls:
+                settings_.mode = smtp::security::starttls;
+                break;
+            case smtp_sink_tls::implicit:
+                settings_.mode = smtp::security::tls;
+                break;
         }
+        settings_.ca_file = server_->ca_file();
         return *server_;
     }
 
-    // Declared first, destroyed last: the server process is gone before its folder is.
-    temp_dir dir_;
-    test_ca ca_;
-    std::optional<aiosmtpd_server> server_;
+    test_ca ca_;  // declared first, destroyed last: the server is gone before its CA
+    std::optional<smtp_sink> server_;
     smtp::settings settings_;
 };
 
-#define ASSERT_SERVER_STARTED(server) ASSERT_EQ((server).error(), "") << (server).error()
-
 TEST_F(SmtpAiosmtpd, PlainOnLoopbackDeliversAnImipShapedMessageByteExactly) {
     auto& server = start();
-    ASSERT_SERVER_STARTED(server);
     const std::string message = imip_like_message();
     const auto r =
         send(settings_, "bot@example.org", {"alice@example.org", "bob@example.org"}, message);
@@ -472,8 +183,9 @@ TEST_F(SmtpAiosmtpd, PlainOnLoopbackDeliversAnImipShapedMessageByteExactly) {
     const auto received = server.messages();
     ASSERT_EQ(received.size(), 1u);
     EXPECT_EQ(received[0].from, "bot@example.org");
-    EXPECT_EQ(received[0].recipients, "alice@example.org bob@example.org");
-    EXPECT_EQ(received[0].tls, "tls=0");
+    EXPECT_THAT(received[0].recipients,
+                ::testing::ElementsAre("alice@example.org", "bob@example.org"));
+    EXPECT_FALSE(received[0].tls);
     EXPECT_TRUE(received[0].content == message) << "the content differs from what was sent";
 }
 
@@ -495,7 +207,6 @@ TEST_F(SmtpAiosmtpd, DeliversWhatBuildImipBuildsByteExactly) {
     ASSERT_FALSE(built.has_error()) << built.error();
 
     auto& server = start();
-    ASSERT_SERVER_STARTED(server);
     const auto r = send(settings_, m.from, {m.to}, *built);
     ASSERT_FALSE(r.has_error()) << r.error().message;
     const auto received = server.messages();
@@ -505,57 +216,52 @@ TEST_F(SmtpAiosmtpd, DeliversWhatBuildImipBuildsByteExactly) {
 
 TEST_F(SmtpAiosmtpd, StartTlsWithTheTestCa) {
     auto& server = start(with_starttls());
-    ASSERT_SERVER_STARTED(server);
     const auto r = send(settings_, "bot@example.org", {"alice@example.org"}, imip_like_message());
     ASSERT_FALSE(r.has_error()) << r.error().message;
     const auto received = server.messages();
     ASSERT_EQ(received.size(), 1u);
-    EXPECT_EQ(received[0].tls, "tls=1");
+    EXPECT_TRUE(received[0].tls);
     EXPECT_EQ(received[0].content, imip_like_message());
 }
 
 TEST_F(SmtpAiosmtpd, TlsFromTheFirstByte) {
-    aiosmtpd_options o;
-    o.tls = smtp::security::tls;
+    smtp_sink_options o;
+    o.tls = smtp_sink_tls::implicit;
     auto& server = start(o);
-    ASSERT_SERVER_STARTED(server);
     const auto r = send(settings_, "bot@example.org", {"alice@example.org"}, imip_like_message());
     ASSERT_FALSE(r.has_error()) << r.error().message;
     const auto received = server.messages();
     ASSERT_EQ(received.size(), 1u);
-    EXPECT_EQ(received[0].tls, "tls=1");
+    EXPECT_TRUE(received[0].tls);
     EXPECT_EQ(received[0].content, imip_like_message());
 }
 
 TEST_F(SmtpAiosmtpd, StartTlsAndAuthPlain) {
     auto& server = start(with_starttls("alice", "s3cret pass"));
-    ASSERT_SERVER_STARTED(server);
     settings_.user = "alice";
     settings_.password = "s3cret pass";
     const auto r = send(settings_, "alice@example.org", {"bob@example.org"}, imip_like_message());
     ASSERT_FALSE(r.has_error()) << r.error().message;
     const auto received = server.messages();
     ASSERT_EQ(received.size(), 1u);
-    EXPECT_EQ(received[0].tls, "tls=1");
-    EXPECT_EQ(received[0].auth, "auth=alice");
+    EXPECT_TRUE(received[0].tls);
+    EXPECT_EQ(received[0].auth, "alice");
 }
 
 TEST_F(SmtpAiosmtpd, StartTlsAndAuthLoginWhenPlainIsNotOffered) {
     auto& server = start(with_starttls("alice", "s3cret pass", true));
-    ASSERT_SERVER_STARTED(server);
     settings_.user = "alice";
     settings_.password = "s3cret pass";
     const auto r = send(settings_, "alice@example.org", {"bob@example.org"}, imip_like_message());
     ASSERT_FALSE(r.has_error()) << r.error().message;
     const auto received = server.messages();
     ASSERT_EQ(received.size(), 1u);
-    EXPECT_EQ(received[0].auth, "auth=alice");
+    EXPECT_EQ(received[0].auth, "alice");
 }
 
 TEST_F(SmtpAiosmtpd, WrongPasswordIsAnAuthFailureThatNeverShowsThePassword) {
     const std::string wrong = "hunter2-wrong";
     auto& server = start(with_starttls("alice", "s3cret pass"));
-    ASSERT_SERVER_STARTED(server);
     settings_.user = "alice";
     settings_.password = wrong;
     const auto r = send(settings_, "alice@example.org", {"bob@example.org"}, imip_like_message());
@@ -573,7 +279,6 @@ TEST_F(SmtpAiosmtpd, WrongPasswordIsAnAuthFailureThatNeverShowsThePassword) {
 
 TEST_F(SmtpAiosmtpd, RecipientRefusedWith550IsRejected) {
     auto& server = start();
-    ASSERT_SERVER_STARTED(server);
     const auto r = send(settings_, "bot@example.org", {"alice@example.org", "nobody@example.org"},
                         imip_like_message());
     ASSERT_TRUE(r.has_error());
@@ -587,12 +292,76 @@ TEST_F(SmtpAiosmtpd, RecipientRefusedWith550IsRejected) {
 
 TEST_F(SmtpAiosmtpd, Answer451IsTemporary) {
     auto& server = start();
-    ASSERT_SERVER_STARTED(server);
     const auto r = send(settings_, "bot@example.org", {"busy@example.org"}, imip_like_message());
     ASSERT_TRUE(r.has_error());
     EXPECT_EQ(r.error().kind, smtp::failure::temporary) << r.error().message;
     EXPECT_EQ(r.error().code, 451);
     EXPECT_THAT(r.error().message, ::testing::HasSubstr("451 4.3.0 mailbox busy"));
+    EXPECT_TRUE(server.messages().empty());
+}
+
+TEST_F(SmtpAiosmtpd, RefusedDataCommandIsRejectedAndDeliversNothing) {
+    auto& server = start();
+    server.refuse(smtp_stage::data, 554, "5.7.1 not today");
+    const auto r = send(settings_, "bot@example.org", {"alice@example.org"}, imip_like_message());
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::rejected) << r.error().message;
+    EXPECT_EQ(r.error().code, 554);
+    EXPECT_FALSE(r.error().maybe_delivered);
+    EXPECT_TRUE(server.messages().empty());
+}
+
+// --- the point of no return against the real server ---
+
+TEST_F(SmtpAiosmtpd, HookSayingNoDeliversNothingAndAYesDeliversExactlyOnce) {
+    auto& server = start();
+    const std::string withdrawn = "Subject: withdrawn\r\n\r\nnever delivered\r\n";
+    int calls = 0;
+    const auto no = counting_hook(calls, false);
+    const auto r = send(settings_, "bot@example.org", {"alice@example.org"}, withdrawn, no);
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::aborted) << r.error().message;
+    EXPECT_FALSE(r.error().maybe_delivered);
+    EXPECT_EQ(calls, 1);
+
+    // The same server on a new connection: only this one arrives.
+    const auto yes = counting_hook(calls, true);
+    const auto again =
+        send(settings_, "bot@example.org", {"alice@example.org"}, imip_like_message(), yes);
+    ASSERT_FALSE(again.has_error()) << again.error().message;
+    EXPECT_EQ(calls, 2);
+    ASSERT_TRUE(server.wait_for(1));
+    const auto received = server.messages();
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_EQ(received[0].content, imip_like_message());
+}
+
+TEST_F(SmtpAiosmtpd, HookNotCalledWhenTheRecipientIsRefused) {
+    auto& server = start();
+    int calls = 0;
+    const auto yes = counting_hook(calls, true);
+    const auto r =
+        send(settings_, "bot@example.org", {"nobody@example.org"}, imip_like_message(), yes);
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().code, 550);
+    EXPECT_FALSE(r.error().maybe_delivered);
+    EXPECT_EQ(calls, 0);
+    EXPECT_TRUE(server.messages().empty());
+}
+
+TEST_F(SmtpAiosmtpd, ConnectionCutAfterTheDotIsMaybeDelivered) {
+    auto& server = start();
+    server.hang_up_after_data();
+    int calls = 0;
+    const auto yes = counting_hook(calls, true);
+    const auto r =
+        send(settings_, "bot@example.org", {"alice@example.org"}, imip_like_message(), yes);
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::protocol) << r.error().message;
+    EXPECT_TRUE(r.error().maybe_delivered) << r.error().message;
+    EXPECT_THAT(r.error().message, ::testing::StartsWith("DATA (end of message): "));
+    // And indeed it was: a retry would deliver it twice.
+    EXPECT_EQ(server.messages().size(), 1u);
 }
 
 // --- the in-process fake, for failure injection ---
@@ -608,11 +377,16 @@ struct fake_options {
     std::string after_starttls;  // bytes sent right behind the 220 (an injection attempt)
     bool endless_ehlo = false;
     bool close_in_data = false;
+    std::string rcpt_reply = "250 2.1.0 OK\r\n";
+    // After the final ".": "reply" sends data_reply, "close" hangs up, "silent" says nothing.
+    std::string after_dot = "reply";
+    std::string data_reply = "250 2.0.0 queued\r\n";
 };
 
 struct fake_log {
     std::vector<std::string> commands;
     std::string data;  // the bytes after DATA up to and with the final ".\r\n"
+    bool dot_seen = false;
 };
 
 // One connection of the fake server, plain and then maybe TLS.
@@ -697,8 +471,10 @@ asio::awaitable<void> fake_smtp(tcp::acceptor& acceptor, const fake_options& o, 
             co_await handshake();
         } else if (verb == "AUTH") {
             co_await c.send("235 2.7.0 Authentication successful\r\n");
-        } else if (verb == "MAIL" || verb == "RCPT") {
+        } else if (verb == "MAIL") {
             co_await c.send("250 2.1.0 OK\r\n");
+        } else if (verb == "RCPT") {
+            co_await c.send(o.rcpt_reply);
         } else if (verb == "DATA") {
             co_await c.send("354 End data with <CR><LF>.<CR><LF>\r\n");
             if (o.close_in_data) {
@@ -710,7 +486,12 @@ asio::awaitable<void> fake_smtp(tcp::acceptor& acceptor, const fake_options& o, 
                 log.data += data_line;
                 if (data_line == ".\r\n") break;
             }
-            co_await c.send("250 2.0.0 queued\r\n");
+            log.dot_seen = true;
+            if (o.after_dot == "close") co_return;
+            if (o.after_dot == "silent") {
+                for (;;) (void)co_await c.line();
+            }
+            co_await c.send(o.data_reply);
         } else if (verb == "QUIT") {
             co_await c.send("221 2.0.0 bye\r\n");
             co_return;
@@ -735,7 +516,8 @@ class SmtpFake : public ::testing::Test {
     // The fake serves one connection while the client sends; a fake that does not finish soon
     // after the client is stopped so that no test can hang.
     send_result run(const std::string& message = "Subject: hi\r\n\r\nhello\r\n",
-                    const std::vector<std::string>& recipients = {"alice@example.org"}) {
+                    const std::vector<std::string>& recipients = {"alice@example.org"},
+                    const smtp::send_options& options = {}) {
         bool server_done = false;
         asio::steady_timer guard(io_);
         asio::co_spawn(io_, fake_smtp(acceptor_, options_, log_), [&](std::exception_ptr) {
@@ -745,7 +527,7 @@ class SmtpFake : public ::testing::Test {
         std::optional<send_result> out;
         // Every argument outlives the coroutine (a temporary here would die before it runs).
         const std::string from = "bot@example.org";
-        asio::co_spawn(io_, smtp::send_mail(settings_, from, recipients, message),
+        asio::co_spawn(io_, smtp::send_mail(settings_, from, recipients, message, options),
                        [&](std::exception_ptr e, send_result r) {
                            out = e ? send_result(smtp::error{smtp::failure::protocol, 0, "threw"})
                                    : std::move(r);
@@ -770,7 +552,7 @@ class SmtpFake : public ::testing::Test {
         settings_.mode = smtp::security::starttls;
     }
 
-    temp_dir dir_;
+    temp_folder dir_{"agendad-smtp-test"};
     test_ca ca_;
     asio::io_context io_;
     tcp::acceptor acceptor_{io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
@@ -895,10 +677,13 @@ TEST_F(SmtpFake, ConnectionClosedMidDataIsAProtocolError) {
     std::string message = "Subject: big\r\n\r\n";
     while (message.size() < (std::size_t{4} << 20)) message += std::string(70, 'a') + "\r\n";
     options_.close_in_data = true;
-    const auto r = run(message);
+    int calls = 0;
+    const auto r = run(message, {"alice@example.org"}, counting_hook(calls, true));
     ASSERT_TRUE(r.has_error());
     EXPECT_EQ(r.error().kind, smtp::failure::protocol) << r.error().message;
     EXPECT_THAT(r.error().message, ::testing::StartsWith("DATA (end of message): "));
+    EXPECT_FALSE(r.error().maybe_delivered) << "the final dot was never written";
+    EXPECT_EQ(calls, 0);
 }
 
 TEST_F(SmtpFake, StartTlsRequiredButNotOffered) {
@@ -959,9 +744,141 @@ TEST_F(SmtpFake, AddressThatWouldInjectACommandIsRefusedBeforeConnecting) {
     const auto r =
         run("Subject: x\r\n\r\nx\r\n", {"alice@example.org>\r\nRCPT TO:<eve@example.org"});
     ASSERT_TRUE(r.has_error());
-    EXPECT_EQ(r.error().kind, smtp::failure::rejected) << r.error().message;
+    EXPECT_EQ(r.error().kind, smtp::failure::invalid) << r.error().message;
     EXPECT_THAT(r.error().message, ::testing::Not(::testing::HasSubstr("\r")));
     EXPECT_TRUE(log_.commands.empty());
+}
+
+TEST_F(SmtpFake, NoRecipientsIsInvalid) {
+    const auto r = run("Subject: x\r\n\r\nx\r\n", {});
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::invalid) << r.error().message;
+    EXPECT_TRUE(log_.commands.empty());
+}
+
+TEST_F(SmtpFake, AngleBracketsOrLineBreaksInAnAddressAreInvalid) {
+    for (const std::string& bad :
+         {std::string("<alice@example.org>"), std::string("a>b@example.org"),
+          std::string("alice@example.org\n"), std::string("al\rice@example.org")}) {
+        SCOPED_TRACE(bad);
+        smtp::settings s = settings_;
+        const auto to_bad = send(s, "bot@example.org", {bad}, "Subject: x\r\n\r\nx\r\n");
+        ASSERT_TRUE(to_bad.has_error());
+        EXPECT_EQ(to_bad.error().kind, smtp::failure::invalid) << to_bad.error().message;
+        const auto from_bad = send(s, bad, {"alice@example.org"}, "Subject: x\r\n\r\nx\r\n");
+        ASSERT_TRUE(from_bad.has_error());
+        EXPECT_EQ(from_bad.error().kind, smtp::failure::invalid) << from_bad.error().message;
+    }
+    EXPECT_TRUE(log_.commands.empty());
+}
+
+TEST_F(SmtpFake, HeloNameWithALineBreakIsInvalid) {
+    settings_.helo_name = "agendad.test\r\nRCPT TO:<eve@example.org>";
+    const auto r = run();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::invalid) << r.error().message;
+    EXPECT_TRUE(log_.commands.empty());
+}
+
+TEST_F(SmtpFake, MessageOverTheSizeLimitIsInvalid) {
+    const std::string message(smtp::max_message_bytes + 1, 'a');
+    const auto r = run(message);
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::invalid) << r.error().message;
+    EXPECT_THAT(r.error().message, ::testing::HasSubstr("over the limit"));
+    EXPECT_TRUE(log_.commands.empty());
+}
+
+// --- the point of no return: before_final_dot and maybe_delivered ---
+
+TEST_F(SmtpFake, HookIsCalledOnceAfterTheMessageAndBeforeTheDot) {
+    int calls = 0;
+    std::string data_at_hook;
+    bool dot_seen_at_hook = true;
+    smtp::send_options o;
+    o.before_final_dot = [&] {
+        ++calls;
+        dot_seen_at_hook = log_.dot_seen;
+        return true;
+    };
+    const auto r = run("Subject: hi\r\n\r\nhello\r\n", {"alice@example.org"}, o);
+    ASSERT_FALSE(r.has_error()) << r.error().message;
+    EXPECT_EQ(calls, 1);
+    EXPECT_FALSE(dot_seen_at_hook);
+    EXPECT_EQ(log_.data, "Subject: hi\r\n\r\nhello\r\n.\r\n");
+    EXPECT_THAT(log_.commands,
+                ::testing::ElementsAre("EHLO agendad.test", "MAIL FROM:<bot@example.org> SIZE=25",
+                                       "RCPT TO:<alice@example.org>", "DATA", "QUIT"));
+}
+
+TEST_F(SmtpFake, HookSayingNoClosesWithoutTheDot) {
+    int calls = 0;
+    const auto r =
+        run("Subject: hi\r\n\r\nhello\r\n", {"alice@example.org"}, counting_hook(calls, false));
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::aborted) << r.error().message;
+    EXPECT_FALSE(r.error().maybe_delivered);
+    EXPECT_EQ(calls, 1);
+    EXPECT_FALSE(log_.dot_seen);
+    EXPECT_EQ(log_.data, "Subject: hi\r\n\r\nhello\r\n");
+    // Mid-DATA no command is possible (RSET would be message text): the connection just ends.
+    EXPECT_THAT(log_.commands,
+                ::testing::ElementsAre("EHLO agendad.test", "MAIL FROM:<bot@example.org> SIZE=25",
+                                       "RCPT TO:<alice@example.org>", "DATA"));
+}
+
+TEST_F(SmtpFake, HookNotCalledWhenARecipientIsRefused) {
+    options_.rcpt_reply = "450 4.2.1 mailbox busy\r\n";
+    int calls = 0;
+    const auto r =
+        run("Subject: hi\r\n\r\nhello\r\n", {"alice@example.org"}, counting_hook(calls, true));
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::temporary) << r.error().message;
+    EXPECT_FALSE(r.error().maybe_delivered);
+    EXPECT_EQ(calls, 0);
+}
+
+TEST_F(SmtpFake, ConnectionClosedAfterTheDotIsMaybeDelivered) {
+    options_.after_dot = "close";
+    const auto r = run();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::protocol) << r.error().message;
+    EXPECT_TRUE(r.error().maybe_delivered);
+    EXPECT_TRUE(log_.dot_seen);
+}
+
+TEST_F(SmtpFake, SilenceAfterTheDotIsATimeoutThatMayHaveDelivered) {
+    options_.after_dot = "silent";
+    settings_.timeout = 300ms;
+    const auto r = run();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::timeout) << r.error().message;
+    EXPECT_TRUE(r.error().maybe_delivered);
+}
+
+TEST_F(SmtpFake, GarbageAfterTheDotMayHaveDelivered) {
+    options_.data_reply = "OK thanks\r\n";
+    const auto r = run();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::protocol) << r.error().message;
+    EXPECT_TRUE(r.error().maybe_delivered);
+}
+
+TEST_F(SmtpFake, RefusalOfTheMessageIsNotMaybeDelivered) {
+    options_.data_reply = "554 5.6.0 no thanks\r\n";
+    const auto r = run();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::rejected) << r.error().message;
+    EXPECT_EQ(r.error().code, 554);
+    EXPECT_FALSE(r.error().maybe_delivered);
+}
+
+TEST_F(SmtpFake, TemporaryRefusalOfTheMessageIsNotMaybeDelivered) {
+    options_.data_reply = "451 4.3.0 later\r\n";
+    const auto r = run();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::temporary) << r.error().message;
+    EXPECT_FALSE(r.error().maybe_delivered);
 }
 
 // No fake server: these fail before or at connecting.
