@@ -517,6 +517,9 @@ boost::system::result<std::string, std::string> build_imip(const imip_message& m
     mailbox_field(out, "To", message.to_name, message.to);
     subject_field(out, message.subject);
     header_field(out, "Message-ID").token("<" + message.message_id + ">");
+    // Generated in answer to a message (RFC 3834): autoresponders must not answer it, which keeps
+    // two automatons from replying to each other forever.
+    header_field(out, "Auto-Submitted").token("auto-replied");
     header_field(out, "MIME-Version").token("1.0");
     {
         header_field field(out, "Content-Type");

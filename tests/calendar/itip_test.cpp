@@ -675,12 +675,13 @@ TEST(build_imip, carries_the_reply_as_rfc6047_wants) {
     std::vector<std::string> names;
     for (const auto& [name, value] : parsed.top.headers) names.push_back(name);
     EXPECT_EQ(names, (std::vector<std::string>{"Date", "From", "To", "Subject", "Message-ID",
-                                               "MIME-Version", "Content-Type"}));
+                                               "Auto-Submitted", "MIME-Version", "Content-Type"}));
     EXPECT_EQ(parsed.top.value("Date"), "Fri, 20 Nov 2026 09:00:07 +0000");
     EXPECT_EQ(parsed.top.value("From"), "Dana Whitfield <dana.whitfield@contoso.example>");
     EXPECT_EQ(parsed.top.value("To"), "Chris Dalton <chris.dalton@pipelinepro.example>");
     EXPECT_EQ(parsed.top.value("Subject"), "Declined: Quick intro - 15 minutes?");
     EXPECT_EQ(parsed.top.value("Message-ID"), "<3f2a9c01.d01@agendad>");
+    EXPECT_EQ(parsed.top.value("Auto-Submitted"), "auto-replied");
     EXPECT_EQ(parsed.top.value("MIME-Version"), "1.0");
     EXPECT_THAT(parsed.top.value("Content-Type"), StartsWith("multipart/alternative;"));
 
@@ -776,7 +777,7 @@ TEST(build_imip, header_injection_in_names_and_subject_adds_no_header) {
         EXPECT_THAT(line, Not(StartsWith("bcc:")));
     }
     const mail parsed = read_mail(text);
-    EXPECT_EQ(parsed.top.headers.size(), 7u);
+    EXPECT_EQ(parsed.top.headers.size(), 8u);
     EXPECT_EQ(decode_words(parsed.top.value("Subject")),
               "Hi Bcc: victim@example.com body [31m next line");
     EXPECT_EQ(display_name_of(parsed.top.value("From")), "Eve Bcc: victim@example.com");
@@ -861,7 +862,8 @@ TEST_P(bad_address, is_an_error_value_naming_it_safely) {
         (as_sender ? m.from : m.to) = c.address;
         auto r = build_imip(m);
         ASSERT_FALSE(r.has_value()) << c.address;
-        // result::error() returns a copy: take one, so that begin() and end() are of the same string.
+        // result::error() returns a copy: take one, so that begin() and end() are of the same
+        // string.
         const std::string error = r.error();
         EXPECT_EQ(error, "not an e-mail address: '" + c.shown + "'");
         EXPECT_TRUE(std::all_of(error.begin(), error.end(), [](char ch) {
