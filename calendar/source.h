@@ -46,6 +46,9 @@ struct delivery_journal {
     // Records durably, right before the point of no return, that the reply (`what`: "iMIP to
     // ..., Message-ID ...") is being delivered. False: it could not be recorded; do not deliver.
     std::function<bool(std::string_view what)> mark;
+    // Takes a mark back: the server refused the message after the point of no return (a 4xx or
+    // 5xx answer to the end of the data), so it was certainly not delivered.
+    std::function<void()> clear;
 };
 
 // What to do to the owner's answer.
@@ -92,6 +95,9 @@ class source {
   public:
     virtual ~source() = default;
     virtual std::string_view kind() const = 0;
+    // For the log: what the source watches and how it answers ("CalDAV calendar https://...,
+    // replies by iMIP mail through smtp.example.com:587"); never a secret.
+    virtual std::string describe() const { return std::string(kind()); }
     // Changes since `token` ("" or a token the source no longer accepts: everything, full=true).
     // Coroutines here take strings by const reference, and callers keep the argument alive across
     // the co_await: GCC 12 miscopies by-value string parameters into coroutine frames.

@@ -121,10 +121,11 @@ class supervisor {
     bool start(config::daemon_config cfg) {
         auto next = std::make_unique<generation>();
         next->config = std::move(cfg);
+        source_factory sources(io_.get_executor());
         for (const auto& m : next->config.mailboxes) {
             const auto& source_cfg = next->config.sources.at(m.source);
             std::string error;
-            auto source = make_source(source_cfg, m, error);
+            auto source = sources.make(source_cfg, m, error);
             if (!source) {
                 log::error("cannot watch mailbox", {{"mailbox", m.address}, {"error", error}});
                 return false;

@@ -1,21 +1,63 @@
 #include "daemon/sources.h"
 
+#include "calendar/caldav/caldav_source.h"
 #include "calendar/folder/folder_source.h"
 
 namespace agendad::daemon {
+namespace {
 
-std::unique_ptr<calendar::source> make_source(const config::source_config& s,
-                                              const config::mailbox_config& m, std::string& error) {
+calendar::smtp::settings smtp_settings_of(const config::smtp_settings& s) {
+    calendar::smtp::settings out;
+    out.host = s.host;
+    out.port = std::to_string(s.port);
+    switch (s.security) {
+        case config::smtp_security::starttls:
+            out.mode = calendar::smtp::security::starttls;
+            break;
+        case config::smtp_security::tls:
+            out.mode = calendar::smtp::security::tls;
+            break;
+        case config::smtp_security::none:
+            out.mode = calendar::smtp::security::none;
+            break;
+    }
+    out.user = s.user;
+    if (s.password) out.password = s.password->value;
+    out.ca_file = s.ca_file;
+    return out;
+}
+
+}  // namespace
+
+std::unique_ptr<calendar::source> source_factory::make(const config::source_config& s,
+                                                       const config::mailbox_config& m,
+                                                       std::string& error) {
     switch (s.kind) {
         case config::source_kind::folder:
             return std::make_unique<calendar::folder_source>(s.folder.path, s.folder.outbox,
                                                              m.address);
-        case config::source_kind::caldav:
-            error = "source '" + s.name +
-                    "' is a CalDAV source, which this version of agendad cannot use yet";
-            return nullptr;
+        case config::source_kind::caldav: {
+            auto& client = clients_[s.name];
+            if (!client) {
+                calendar::http::tls_options tls;
+                tls.ca_file = s.caldav.ca_file;
+                client = std::make_shared<calendar::http::client>(executor_, tls);
+            }
+            calendar::caldav_settings settings;
+            settings.url = s.caldav.url;
+            settings.calendar = m.calendar;
+            settings.user = s.caldav.user;
+            if (s.caldav.password) settings.password = s.caldav.password->value;
+            settings.mailbox = m.address;
+            settings.source_name = "source '" + s.name + "'";
+            if (s.caldav.smtp) {
+                settings.smtp = smtp_settings_of(*s.caldav.smtp);
+                settings.smtp_from = s.caldav.smtp->from;
+            }
+            return std::make_unique<calendar::caldav_source>(client, std::move(settings));
+        }
     }
-    error = "unknown source kind";
+    error = "source '" + s.name + "' has an unknown kind";
     return nullptr;
 }
 
@@ -28,6 +70,7 @@ void journal_deliveries(calendar::response& r, store& db, std::int64_t entry_id)
     r.delivery.mark = [&db, entry_id, now = r.now](std::string_view what) {
         return db.mark_delivery(entry_id, what, now).has_value();
     };
+    r.delivery.clear = [&db, entry_id] { db.clear_delivery(entry_id); };
 }
 
 }  // namespace agendad::daemon

@@ -2,19 +2,35 @@
 // `agendad undo`, so that both talk to a calendar the same way.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
+
+#include <map>
 #include <memory>
 #include <string>
 
+#include "calendar/http/http_client.h"
 #include "calendar/source.h"
 #include "config/daemon_config.h"
 #include "daemon/store.h"
 
 namespace agendad::daemon {
 
-// nullptr with `error` set when the source cannot be used.
-std::unique_ptr<calendar::source> make_source(const config::source_config& source,
-                                              const config::mailbox_config& mailbox,
-                                              std::string& error);
+// Makes the sources of one configuration. The mailboxes of one CalDAV source share its HTTP
+// client (one connection pool and one TLS context per server).
+class source_factory {
+  public:
+    explicit source_factory(boost::asio::any_io_executor executor)
+        : executor_(std::move(executor)) {}
+
+    // nullptr with `error` set when the source cannot be used.
+    std::unique_ptr<calendar::source> make(const config::source_config& source,
+                                           const config::mailbox_config& mailbox,
+                                           std::string& error);
+
+  private:
+    boost::asio::any_io_executor executor_;
+    std::map<std::string, std::shared_ptr<calendar::http::client>> clients_;  // by source name
+};
 
 // Lets a source journal the delivery of `entry_id`'s reply in `db` (see
 // calendar::delivery_journal).

@@ -1157,6 +1157,15 @@ store_result<void> store::mark_delivery(std::int64_t entry_id, std::string_view 
     return c.run(*s, doing);
 }
 
+store_result<void> store::clear_delivery(std::int64_t entry_id) {
+    const context c{db_, file_};
+    const std::string doing = "clearing the delivery of decision " + std::to_string(entry_id);
+    auto s = c.prepare("DELETE FROM deliveries WHERE entry_id = ?", doing);
+    if (!s) return failure{s.error()};
+    s->integer(entry_id);
+    return c.run(*s, doing);
+}
+
 store_result<std::optional<time_point>> store::delivery_started(std::int64_t entry_id) {
     const context c{db_, file_};
     const std::string doing = "reading the delivery of decision " + std::to_string(entry_id);

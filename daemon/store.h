@@ -140,6 +140,8 @@ class store {
     // Records durably, right before a source's point of no return, that the reply of entry
     // `entry_id` may now be delivered; a second mark keeps the first.
     store_result<void> mark_delivery(std::int64_t entry_id, std::string_view what, time_point when);
+    // Forgets the mark: the server refused the message, it was certainly not delivered.
+    store_result<void> clear_delivery(std::int64_t entry_id);
     // When the delivery of `entry_id`'s reply was marked; nullopt: never (safe to send).
     store_result<std::optional<time_point>> delivery_started(std::int64_t entry_id);
 

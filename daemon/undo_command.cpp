@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <ostream>
@@ -47,7 +48,8 @@ asio::awaitable<outcome> undo(store& db, const journal_entry& original,
                               const config::source_config& source_config, const policy::policy& pol,
                               calendar::time_point now) {
     std::string error;
-    auto source = make_source(source_config, mailbox, error);
+    source_factory sources(co_await asio::this_coro::executor);
+    auto source = sources.make(source_config, mailbox, error);
     if (!source) co_return outcome{exit_usage, error};
     const std::string everything;
     auto synced = co_await source->sync(everything);

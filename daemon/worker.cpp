@@ -129,6 +129,10 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
                                      {"error", synced.error().message}});
         co_return report;
     }
+    if (first_pass_ || failures_ > 0) {
+        log::info("reading the calendar",
+                  {{"mailbox", address()}, {"calendar", source_->describe()}});
+    }
     failures_ = 0;
     report.synced = true;
     if (metrics_) {

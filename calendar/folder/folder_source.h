@@ -16,6 +16,9 @@ class folder_source final : public source {
     folder_source(std::filesystem::path folder, std::filesystem::path outbox, std::string mailbox);
 
     std::string_view kind() const override { return "folder"; }
+    std::string describe() const override {
+        return "folder " + folder_.string() + ", replies into " + outbox_.string();
+    }
     boost::asio::awaitable<source_result<sync_result>> sync(const std::string& token) override;
     boost::asio::awaitable<source_result<void>> respond(const std::string& item_id,
                                                         const std::string& etag,

@@ -789,6 +789,9 @@ TEST_F(store_test, a_delivery_mark_is_kept_across_a_restart_and_never_replaced) 
     EXPECT_EQ(epoch(*s->delivery_started(1)), epoch(t0 + 1s));
     EXPECT_EQ(raw_text(file_, "SELECT what FROM deliveries"), "iMIP to rep@vendor.example");
     EXPECT_EQ(*s->delivery_started(2), std::nullopt);
+    // A refusal after the point of no return takes the mark back.
+    ASSERT_TRUE(s->clear_delivery(1));
+    EXPECT_EQ(*s->delivery_started(1), std::nullopt);
 }
 
 TEST_F(store_test, state_names_round_trip) {
