@@ -595,7 +595,14 @@ class loader {
         if (node["ca_file"]) {
             if (auto p = existing_file(node["ca_file"], field + "ca_file")) c.ca_file = *p;
         }
-        if (present(node["smtp"])) c.smtp = read_smtp(field + "smtp.", node["smtp"]);
+        if (present(node["smtp"])) {
+            c.smtp = read_smtp(field + "smtp.", node["smtp"]);
+        } else {
+            r_.warning(node, what +
+                                 " has no smtp: replies reach organizers only if the server "
+                                 "schedules itself (calendar-auto-schedule); others, such as "
+                                 "Radicale, can then only be answered silently");
+        }
     }
 
     std::optional<smtp_settings> read_smtp(const std::string& field, const YAML::Node& node) {

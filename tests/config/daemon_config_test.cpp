@@ -1033,6 +1033,22 @@ TEST_F(daemon_config_files, unused_sources_and_policies_are_warnings) {
     EXPECT_TRUE(has_at(r.warnings, 5, 3, "source 'spare' is not used by any mailbox"));
 }
 
+TEST_F(daemon_config_files, a_caldav_source_without_smtp_is_a_warning) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  office:\n"
+        "    kind: caldav\n"  // 3:5, the source's mapping
+        "    url: https://cal.example.com/\n"
+        "mailboxes:\n"
+        "  - {address: a@b.example, source: office, org_domains: [b.example]}\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    ASSERT_EQ(r.warnings.size(), 1u) << describe(r.warnings);
+    EXPECT_TRUE(has_at(r.warnings, 3, 5,
+                       "has no smtp: replies reach organizers only if the "
+                       "server schedules itself"))
+        << describe(r.warnings);
+}
+
 TEST_F(daemon_config_files, token_for_a_disabled_listener_is_a_warning) {
     const daemon_config_load r = load(
         "status:\n"
