@@ -5,7 +5,10 @@
 #include <libical/ical.h>
 
 #include <memory>
+#include <optional>
 #include <string_view>
+
+#include "calendar/invitation.h"
 
 namespace agendad::calendar::ical {
 
@@ -32,5 +35,10 @@ void ensure_initialised();
 
 // Parses text that prescan() has checked; never returns a tree with unbalanced components.
 component_ptr parse_string(std::string_view checked_text);
+
+// PARTSTAT between libical and the model. An answer an attendee can give (accepted, declined,
+// tentative, needs_action, delegated) has a libical value; none and other have not.
+partstat from_ical(icalparameter_partstat p);
+std::optional<icalparameter_partstat> to_ical(partstat p);
 
 }  // namespace agendad::calendar::ical

@@ -152,23 +152,9 @@ bool start_is_date(const invitation& inv) {
            inv.start_local.minute == 0;
 }
 
-icalparameter_partstat to_ical(partstat status) {
-    switch (status) {
-        case partstat::accepted:
-            return ICAL_PARTSTAT_ACCEPTED;
-        case partstat::declined:
-            return ICAL_PARTSTAT_DECLINED;
-        case partstat::tentative:
-            return ICAL_PARTSTAT_TENTATIVE;
-        case partstat::delegated:
-            return ICAL_PARTSTAT_DELEGATED;
-        case partstat::needs_action:
-        case partstat::none:
-        case partstat::other:
-            break;
-    }
-    // Not an answer; NEEDS-ACTION is what an attendee without an answer has (RFC 5545 default).
-    return ICAL_PARTSTAT_NEEDSACTION;
+// NEEDS-ACTION for what is not an answer: what an attendee without one has (RFC 5545 default).
+icalparameter_partstat reply_partstat(partstat status) {
+    return ical::to_ical(status).value_or(ICAL_PARTSTAT_NEEDSACTION);
 }
 
 // Adds the DTSTART/DTEND pair: UTC date-times, or dates for an all-day event (the organizer's
@@ -237,7 +223,7 @@ std::string build_reply(const invitation& inv, const reply_options& options) {
     }
 
     icalproperty* owner = icalproperty_new_attendee(cal_address(options.owner_address).c_str());
-    icalproperty_add_parameter(owner, icalparameter_new_partstat(to_ical(options.status)));
+    icalproperty_add_parameter(owner, icalparameter_new_partstat(reply_partstat(options.status)));
     if (const std::string cn = parameter_text(options.owner_name); !cn.empty()) {
         icalproperty_add_parameter(owner, icalparameter_new_cn(cn.c_str()));
     }

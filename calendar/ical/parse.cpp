@@ -216,23 +216,7 @@ method method_of(icalcomponent* calendar) {
 
 partstat partstat_of(icalproperty* p) {
     icalparameter* param = icalproperty_get_first_parameter(p, ICAL_PARTSTAT_PARAMETER);
-    if (!param) return partstat::none;
-    switch (icalparameter_get_partstat(param)) {
-        case ICAL_PARTSTAT_NEEDSACTION:
-            return partstat::needs_action;
-        case ICAL_PARTSTAT_ACCEPTED:
-            return partstat::accepted;
-        case ICAL_PARTSTAT_DECLINED:
-            return partstat::declined;
-        case ICAL_PARTSTAT_TENTATIVE:
-            return partstat::tentative;
-        case ICAL_PARTSTAT_DELEGATED:
-            return partstat::delegated;
-        case ICAL_PARTSTAT_NONE:
-            return partstat::none;
-        default:
-            return partstat::other;
-    }
+    return param ? ical::from_ical(icalparameter_get_partstat(param)) : partstat::none;
 }
 
 role role_of(icalproperty* p) {

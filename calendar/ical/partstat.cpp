@@ -115,41 +115,7 @@ std::string read_uid(const std::string& line) {
 }
 
 partstat from_ical(const attendee_line& a) {
-    if (!a.has_partstat) return partstat::none;
-    switch (a.partstat) {
-        case ICAL_PARTSTAT_NEEDSACTION:
-            return partstat::needs_action;
-        case ICAL_PARTSTAT_ACCEPTED:
-            return partstat::accepted;
-        case ICAL_PARTSTAT_DECLINED:
-            return partstat::declined;
-        case ICAL_PARTSTAT_TENTATIVE:
-            return partstat::tentative;
-        case ICAL_PARTSTAT_DELEGATED:
-            return partstat::delegated;
-        case ICAL_PARTSTAT_NONE:
-            return partstat::none;
-        default:
-            return partstat::other;
-    }
-}
-
-std::optional<icalparameter_partstat> to_ical(partstat p) {
-    switch (p) {
-        case partstat::accepted:
-            return ICAL_PARTSTAT_ACCEPTED;
-        case partstat::declined:
-            return ICAL_PARTSTAT_DECLINED;
-        case partstat::tentative:
-            return ICAL_PARTSTAT_TENTATIVE;
-        case partstat::needs_action:
-            return ICAL_PARTSTAT_NEEDSACTION;
-        case partstat::delegated:  // needs DELEGATED-TO, and a REQUEST to the delegate
-        case partstat::none:
-        case partstat::other:
-            break;
-    }
-    return std::nullopt;
+    return a.has_partstat ? ical::from_ical(a.partstat) : partstat::none;
 }
 
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
@@ -228,7 +194,9 @@ std::string with_crlf(std::string_view text) {
 
 boost::system::result<partstat_result, std::string> set_owner_partstat(
     std::string_view ics, const partstat_change& change) {
-    const std::optional<icalparameter_partstat> wanted = to_ical(change.status);
+    // DELEGATED needs DELEGATED-TO and a REQUEST to the delegate: not an answer agendad gives.
+    const std::optional<icalparameter_partstat> wanted =
+        change.status == partstat::delegated ? std::nullopt : ical::to_ical(change.status);
     if (!wanted) {
         const std::string_view name = to_string(change.status);
         return fail("PARTSTAT " + std::string(name.empty() ? "(none)" : name) +
