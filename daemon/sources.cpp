@@ -2,6 +2,7 @@
 
 #include "calendar/caldav/caldav_source.h"
 #include "calendar/folder/folder_source.h"
+#include "policy/reply.h"
 
 namespace agendad::daemon {
 namespace {
@@ -59,6 +60,25 @@ std::unique_ptr<calendar::source> source_factory::make(const config::source_conf
     }
     error = "source '" + s.name + "' has an unknown kind";
     return nullptr;
+}
+
+journal_entry entry_for(const journal_key& key, const calendar::source_item& item,
+                        const calendar::invitation& inv) {
+    journal_entry e;
+    e.key = key;
+    e.item_id = item.item_id;
+    e.etag = item.etag;
+    e.subject = inv.subject;
+    e.organizer = inv.organizer.address;
+    e.start = inv.start;
+    return e;
+}
+
+std::string follow_up_reply(const policy::policy& p, const std::string& name,
+                            const calendar::invitation& inv, std::string_view mailbox) {
+    if (name.empty()) return {};
+    const auto it = p.replies.find(name);
+    return it == p.replies.end() ? std::string() : policy::render_reply(it->second, inv, mailbox);
 }
 
 void journal_deliveries(calendar::response& r, store& db, std::int64_t entry_id) {

@@ -12,6 +12,7 @@
 #include "calendar/source.h"
 #include "config/daemon_config.h"
 #include "daemon/store.h"
+#include "policy/policy.h"
 
 namespace agendad::daemon {
 
@@ -31,6 +32,16 @@ class source_factory {
     boost::asio::any_io_executor executor_;
     std::map<std::string, std::shared_ptr<calendar::http::client>> clients_;  // by source name
 };
+
+// A journal entry for meeting `inv` of calendar object `item`, under `key`: the meeting's fields
+// filled in, the decision's left to the caller.
+journal_entry entry_for(const journal_key& key, const calendar::source_item& item,
+                        const calendar::invitation& inv);
+
+// The policy's follow-up reply template `name` (follow_up: in the policy) rendered for `inv`;
+// empty when the policy names none.
+std::string follow_up_reply(const policy::policy& p, const std::string& name,
+                            const calendar::invitation& inv, std::string_view mailbox);
 
 // Lets a source journal the delivery of `entry_id`'s reply in `db` (see
 // calendar::delivery_journal).

@@ -83,20 +83,11 @@ asio::awaitable<outcome> undo(store& db, const journal_entry& original,
         e = **existing;  // an undo that was interrupted: finish it
         resumed = true;
     } else {
-        e.key = key;
-        e.item_id = item->item_id;
-        e.etag = item->etag;
-        e.subject = inv->subject;
-        e.organizer = inv->organizer.address;
-        e.start = inv->start;
+        e = entry_for(key, *item, *inv);
         e.rule = "undo";
         e.action = "undo";
         e.send_response = original.send_response;
-        if (e.send_response && !pol.undo_reply.empty()) {
-            if (auto it = pol.replies.find(pol.undo_reply); it != pol.replies.end()) {
-                e.reply = policy::render_reply(it->second, *inv, mailbox.address);
-            }
-        }
+        if (e.send_response) e.reply = follow_up_reply(pol, pol.undo_reply, *inv, mailbox.address);
         e.reason = "the owner took back decision #" + std::to_string(original.id);
         e.mode = "enforce";
         e.decided_at = now;

@@ -386,13 +386,7 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
         co_return;
     }
 
-    journal_entry e;
-    e.key = key;
-    e.item_id = item.item_id;
-    e.etag = item.etag;
-    e.subject = inv.subject;
-    e.organizer = inv.organizer.address;
-    e.start = inv.start;
+    journal_entry e = entry_for(key, item, inv);
     e.rule = d.rule;
     e.action = std::string(policy::name_of(d.action));
     e.send_response = d.send_response;
@@ -564,21 +558,12 @@ asio::awaitable<void> mailbox_worker::follow_up_agenda_requests(pass_report& rep
             }
             continue;
         }
-        journal_entry e;
-        e.key = key;
-        e.item_id = item->item_id;
-        e.etag = item->etag;
-        e.subject = inv->subject;
-        e.organizer = inv->organizer.address;
-        e.start = inv->start;
+        journal_entry e = entry_for(key, *item, *inv);
         e.rule = "agenda_deadline";
         e.action = "decline";
         e.send_response = true;
-        if (const auto& name = setup_.policy->no_agenda_by_deadline_reply; !name.empty()) {
-            if (auto it = setup_.policy->replies.find(name); it != setup_.policy->replies.end()) {
-                e.reply = policy::render_reply(it->second, *inv, address());
-            }
-        }
+        e.reply = follow_up_reply(*setup_.policy, setup_.policy->no_agenda_by_deadline_reply, *inv,
+                                  address());
         e.reason =
             "no agenda arrived by the deadline, " + std::to_string(setup_.agenda_deadline_hours) +
             " h before the meeting (requested on " + calendar::format_date(w.decided_at) + ")";
