@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "calendar/ical/parse.h"
-#include "cli_fixture.h"
+#include "daemon_fixture.h"
 #include "support/radicale.h"
 #include "support/smtp_sink.h"
 #include "support/test_ca.h"
@@ -220,7 +220,7 @@ reply_mail read_reply(const agendad::test_support::received_mail& m) {
 
 // --- the fixture --------------------------------------------------------------------------------
 
-class caldav_e2e : public agendad::test_support::cli_fixture {
+class caldav_e2e : public agendad::test_support::daemon_fixture {
   protected:
     caldav_e2e() : server_(radicale_options{{{"dana", "dana-secret"}}, true, &ca_}) {}
 
@@ -320,16 +320,6 @@ class caldav_e2e : public agendad::test_support::cli_fixture {
         EXPECT_EQ(mails_by_uid(), expected_mails);
     }
 
-    std::vector<boost::json::object> journal() {
-        const run_result r = run({"decisions", "--state-dir", (dir_ / "state").string(), "--json"});
-        EXPECT_EQ(r.status, 0) << r.err;
-        std::vector<boost::json::object> out;
-        std::istringstream lines(r.out);
-        std::string line;
-        while (std::getline(lines, line)) out.push_back(boost::json::parse(line).as_object());
-        return out;
-    }
-
     test_ca ca_;
     radicale server_;
     smtp_sink sink_;
@@ -360,24 +350,11 @@ TEST_F(caldav_e2e, kill_9_at_random_points_never_loses_or_repeats_a_reply) {
     const fs::path cfg = config();
     ASSERT_EQ(once(cfg).status, 0);
     deliver_invitations();
-    std::mt19937 random(20261122);
-    for (int round = 0; round < 8; ++round) {
-        running d = start({"run", "--config", cfg.string(), "--now", now});
-        std::this_thread::sleep_for(std::chrono::milliseconds(50 + random() % 600));
-        ::kill(d.pid, SIGKILL);
-        wait(d);
-    }
+    kill_9_repeatedly({"run", "--config", cfg.string(), "--now", now}, 8, 50, 600);
     const run_result last = once(cfg);
     ASSERT_EQ(last.status, 0) << last.err;
     expect_labelled_outcome();
-    std::set<std::string> keys;
-    for (const auto& e : journal()) {
-        const std::string state(e.at("state").as_string());
-        EXPECT_TRUE(state == "done" || state == "left") << boost::json::serialize(e);
-        const std::string key = std::string(e.at("uid").as_string()) + "#" +
-                                std::to_string(e.at("sequence").as_int64());
-        EXPECT_TRUE(keys.insert(key).second) << "two decisions for " << key;
-    }
+    expect_each_version_decided_once();
 }
 
 TEST_F(caldav_e2e, radicale_stopped_and_restarted_mid_run_loses_nothing) {

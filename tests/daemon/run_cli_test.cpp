@@ -20,7 +20,8 @@
 #include <thread>
 
 #include "calendar/ical/parse.h"
-#include "cli_fixture.h"
+#include "daemon_fixture.h"
+#include "support/process.h"
 
 namespace {
 
@@ -105,7 +106,7 @@ std::map<std::string, std::string> replies_in(const fs::path& outbox) {
     return out;
 }
 
-class daemon_run_cli : public agendad::test_support::cli_fixture {
+class daemon_run_cli : public agendad::test_support::daemon_fixture {
   protected:
     // A copy of the labelled mailbox as a folder source, and a configuration for it.
     fs::path mailbox(const std::string& mode, int max_declines = 100,
@@ -136,16 +137,6 @@ class daemon_run_cli : public agendad::test_support::cli_fixture {
         return write("agendad.yaml", yaml.str());
     }
     fs::path outbox() const { return dir_ / "outbox"; }
-
-    std::vector<boost::json::object> journal() {
-        const run_result r = run({"decisions", "--state-dir", (dir_ / "state").string(), "--json"});
-        EXPECT_EQ(r.status, 0) << r.err;
-        std::vector<boost::json::object> out;
-        std::istringstream lines(r.out);
-        std::string line;
-        while (std::getline(lines, line)) out.push_back(boost::json::parse(line).as_object());
-        return out;
-    }
 };
 
 TEST_F(daemon_run_cli, enforce_sends_exactly_the_labelled_replies_and_nothing_else) {
@@ -175,24 +166,11 @@ TEST_F(daemon_run_cli, a_second_run_changes_nothing) {
 
 TEST_F(daemon_run_cli, kill_9_at_random_points_never_loses_or_repeats_a_reply) {
     const fs::path config = mailbox("enforce");
-    std::mt19937 random(20261122);
-    for (int round = 0; round < 8; ++round) {
-        running d = start({"run", "--config", config.string(), "--now", now});
-        std::this_thread::sleep_for(std::chrono::milliseconds(20 + random() % 400));
-        ::kill(d.pid, SIGKILL);
-        wait(d);
-    }
+    kill_9_repeatedly({"run", "--config", config.string(), "--now", now}, 8, 20, 400);
     const run_result last = run({"run", "--config", config.string(), "--once", "--now", now});
     ASSERT_EQ(last.status, 0) << last.err;
     EXPECT_EQ(replies_in(outbox()), expected_replies());
-    std::set<std::string> keys;
-    for (const auto& e : journal()) {
-        const std::string state(e.at("state").as_string());
-        EXPECT_TRUE(state == "done" || state == "left") << boost::json::serialize(e);
-        const std::string key = std::string(e.at("uid").as_string()) + "#" +
-                                std::to_string(e.at("sequence").as_int64());
-        EXPECT_TRUE(keys.insert(key).second) << "two decisions for " << key;
-    }
+    expect_each_version_decided_once();
 }
 
 TEST_F(daemon_run_cli, dry_run_sends_nothing_but_journals_what_enforce_would_send) {
@@ -520,21 +498,6 @@ TEST_F(daemon_run_cli, undo_refuses_what_was_never_sent) {
     EXPECT_EQ(run({"undo", "--config", config.string()}).status, 2);
 }
 
-// A port that was free a moment ago on 127.0.0.1.
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &size) != 0) {
-        return 0;
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 // GET `target` from 127.0.0.1:port: the status line and body, "" when nothing answers.
 std::string http_get(int port, const std::string& target) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -563,8 +526,7 @@ std::string http_get(int port, const std::string& target) {
 }
 
 TEST_F(daemon_run_cli, the_status_listener_reports_health_metrics_and_decisions) {
-    const int port = free_port();
-    ASSERT_NE(port, 0);
+    const int port = agendad::test_support::free_loopback_port();
     const fs::path config = mailbox("enforce", 100, "", "127.0.0.1:" + std::to_string(port));
     running d = start({"run", "--config", config.string(), "--now", now});
     std::string metrics;
@@ -590,18 +552,10 @@ TEST_F(daemon_run_cli, the_status_listener_reports_health_metrics_and_decisions)
 }
 
 TEST_F(daemon_run_cli, a_status_address_in_use_is_a_clear_error_at_start) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof a;
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    ASSERT_EQ(::listen(fd, 1), 0);
-    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &size), 0);
-    const std::string taken = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    const agendad::test_support::held_port held;
+    const std::string taken = "127.0.0.1:" + std::to_string(held.port());
     const fs::path config = mailbox("enforce", 100, "", taken);
     const run_result r = run({"run", "--config", config.string(), "--now", now});
-    ::close(fd);
     EXPECT_NE(r.status, 0);
     EXPECT_THAT(r.err, HasSubstr("cannot start the status listener listen=" + taken));
     EXPECT_TRUE(!fs::exists(outbox()) || fs::is_empty(outbox())) << "nothing may be sent";

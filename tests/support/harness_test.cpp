@@ -175,17 +175,9 @@ TEST(Radicale, DestructorLeavesNoProcess) {
 
 TEST(Radicale, PortTakenIsAClearStartFailure) {
     // Hold a listening socket on a port, then ask Radicale for exactly that port.
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    ASSERT_EQ(::listen(fd, 1), 0);
-    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const held_port taken;
     radicale_options o;
-    o.port = ntohs(address.sin_port);
+    o.port = taken.port();
     radicale server(o);
     try {
         server.start();
@@ -194,7 +186,6 @@ TEST(Radicale, PortTakenIsAClearStartFailure) {
         EXPECT_THAT(e.what(), ::testing::HasSubstr("Address already in use"));
     }
     EXPECT_FALSE(server.running());
-    ::close(fd);
 }
 
 // --- the SMTP sink ---

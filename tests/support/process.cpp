@@ -57,7 +57,10 @@ temp_folder::~temp_folder() {
     fs::remove_all(path_, ignored);
 }
 
-std::uint16_t free_loopback_port() {
+namespace {
+
+// A socket bound to 127.0.0.1 on a port the kernel picks, listening when `listen` says so.
+int bind_loopback(std::uint16_t& port, bool listen) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     sockaddr_in address{};
@@ -66,11 +69,31 @@ std::uint16_t free_loopback_port() {
     address.sin_port = 0;
     socklen_t length = sizeof address;
     const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+                    (!listen || ::listen(fd, 1) == 0) &&
                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-    const int saved = errno;
-    ::close(fd);
-    if (!ok) throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(saved));
-    return ntohs(address.sin_port);
+    if (!ok) {
+        const int saved = errno;
+        ::close(fd);
+        throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(saved));
+    }
+    port = ntohs(address.sin_port);
+    return fd;
+}
+
+}  // namespace
+
+std::uint16_t free_loopback_port() {
+    std::uint16_t port = 0;
+    ::close(bind_loopback(port, false));
+    return port;
+}
+
+held_port::held_port() {
+    fd_ = bind_loopback(port_, true);
+}
+
+held_port::~held_port() {
+    ::close(fd_);
 }
 
 void write_file_atomically(const fs::path& path, const std::string& text) {

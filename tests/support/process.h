@@ -38,6 +38,21 @@ class temp_folder final {
 // may take it before we do: starting servers retry on "address in use".
 std::uint16_t free_loopback_port();
 
+// A port on 127.0.0.1 that the test holds with a listening socket: taken for anyone else (a
+// server told to use it must fail to start) until this goes.
+class held_port final {
+  public:
+    held_port();  // throws std::runtime_error when no port can be bound
+    ~held_port();
+    held_port(const held_port&) = delete;
+    held_port& operator=(const held_port&) = delete;
+    std::uint16_t port() const { return port_; }
+
+  private:
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+};
+
 // Writes `text` to `path` atomically (a temporary file renamed over it).
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 

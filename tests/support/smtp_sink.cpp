@@ -254,11 +254,7 @@ smtp_sink::smtp_sink(smtp_sink_options options) : impl_(std::make_unique<impl>()
             impl_->own_ca = std::make_unique<test_ca>("agendad SMTP sink test CA");
             ca = impl_->own_ca.get();
         }
-        const auto credentials = ca->issue({"localhost"}, {"127.0.0.1"});
-        write_file_atomically(impl_->folder.path() / "server.pem", credentials.cert_pem);
-        write_file_atomically(impl_->folder.path() / "server.key", credentials.key_pem);
-        impl_->ca_file = impl_->folder.path() / "ca.pem";
-        ca->write_cert(impl_->ca_file);
+        impl_->ca_file = ca->write_loopback_server_files(impl_->folder.path());
     }
 }
 

@@ -45,7 +45,8 @@ void add_extension(X509* cert, X509* issuer, int nid, const std::string& value) 
     X509_EXTENSION_free(ext);
 }
 
-cert_ptr new_cert(EVP_PKEY* key, const std::string& cn, long serial, int not_before_days, int not_after_days) {
+cert_ptr new_cert(EVP_PKEY* key, const std::string& cn, long serial, int not_before_days,
+                  int not_after_days) {
     cert_ptr c{X509_new()};
     check(c != nullptr, "X509_new");
     X509_set_version(c.get(), 2);
@@ -68,7 +69,8 @@ std::string pem_of(X509* cert) {
 
 std::string pem_of(EVP_PKEY* key) {
     bio_ptr b{BIO_new(BIO_s_mem())};
-    check(PEM_write_bio_PrivateKey(b.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1, "PEM_write_bio_PrivateKey");
+    check(PEM_write_bio_PrivateKey(b.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+          "PEM_write_bio_PrivateKey");
     char* data = nullptr;
     const long n = BIO_get_mem_data(b.get(), &data);
     return std::string(data, static_cast<std::size_t>(n));
@@ -87,7 +89,8 @@ test_ca::test_ca(const std::string& common_name) : impl_(std::make_unique<impl>(
     impl_->cert = new_cert(impl_->key.get(), common_name, 1, -1, 365);
     X509_set_issuer_name(impl_->cert.get(), X509_get_subject_name(impl_->cert.get()));
     add_extension(impl_->cert.get(), impl_->cert.get(), NID_basic_constraints, "critical,CA:TRUE");
-    add_extension(impl_->cert.get(), impl_->cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
+    add_extension(impl_->cert.get(), impl_->cert.get(), NID_key_usage,
+                  "critical,keyCertSign,cRLSign");
     add_extension(impl_->cert.get(), impl_->cert.get(), NID_subject_key_identifier, "hash");
     check(X509_sign(impl_->cert.get(), impl_->key.get(), EVP_sha256()) > 0, "X509_sign (CA)");
     cert_pem_ = pem_of(impl_->cert.get());
@@ -95,10 +98,13 @@ test_ca::test_ca(const std::string& common_name) : impl_(std::make_unique<impl>(
 
 test_ca::~test_ca() = default;
 
-credentials test_ca::issue(const std::vector<std::string>& dns_names, const std::vector<std::string>& ip_addresses,
-                           int not_before_days, int not_after_days) const {
+credentials test_ca::issue(const std::vector<std::string>& dns_names,
+                           const std::vector<std::string>& ip_addresses, int not_before_days,
+                           int not_after_days) const {
     key_ptr key = new_key();
-    const std::string cn = dns_names.empty() ? (ip_addresses.empty() ? "server" : ip_addresses.front()) : dns_names.front();
+    const std::string cn = dns_names.empty()
+                               ? (ip_addresses.empty() ? "server" : ip_addresses.front())
+                               : dns_names.front();
     cert_ptr cert = new_cert(key.get(), cn, impl_->serial++, not_before_days, not_after_days);
     X509_set_issuer_name(cert.get(), X509_get_subject_name(impl_->cert.get()));
     std::string san;
@@ -112,6 +118,23 @@ credentials test_ca::issue(const std::vector<std::string>& dns_names, const std:
     return credentials{pem_of(cert.get()), pem_of(key.get())};
 }
 
-void test_ca::write_cert(const std::filesystem::path& path) const { std::ofstream(path, std::ios::binary) << cert_pem_; }
+void test_ca::write_cert(const std::filesystem::path& path) const {
+    std::ofstream(path, std::ios::binary) << cert_pem_;
+}
+
+std::filesystem::path test_ca::write_loopback_server_files(
+    const std::filesystem::path& folder) const {
+    const credentials c = issue({"localhost"}, {"127.0.0.1"});
+    const auto write = [](const std::filesystem::path& p, const std::string& text) {
+        std::ofstream out(p, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out.flush()) throw std::runtime_error("cannot write " + p.string());
+    };
+    write(folder / "server.pem", c.cert_pem);
+    write(folder / "server.key", c.key_pem);
+    const auto ca_file = folder / "ca.pem";
+    write_cert(ca_file);
+    return ca_file;
+}
 
 }  // namespace agendad::test_support

@@ -15,7 +15,7 @@ struct credentials {
 };
 
 class test_ca {
-public:
+  public:
     explicit test_ca(const std::string& common_name = "agendad test CA");
     ~test_ca();
     test_ca(const test_ca&) = delete;
@@ -25,13 +25,18 @@ public:
 
     // A server certificate for `dns_names` and `ip_addresses` (subjectAltName), valid from
     // `not_before_days` to `not_after_days` relative to now (negative: in the past).
-    credentials issue(const std::vector<std::string>& dns_names, const std::vector<std::string>& ip_addresses,
-                      int not_before_days = -1, int not_after_days = 30) const;
+    credentials issue(const std::vector<std::string>& dns_names,
+                      const std::vector<std::string>& ip_addresses, int not_before_days = -1,
+                      int not_after_days = 30) const;
 
     // Writes the CA certificate to `path` (a PEM file for ca_file settings).
     void write_cert(const std::filesystem::path& path) const;
 
-private:
+    // For a server on loopback: writes server.pem and server.key (for localhost and 127.0.0.1)
+    // and ca.pem into `folder`; returns ca.pem's path.
+    std::filesystem::path write_loopback_server_files(const std::filesystem::path& folder) const;
+
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
     std::string cert_pem_;

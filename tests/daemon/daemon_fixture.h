@@ -1,0 +1,64 @@
+// What the daemon's end-to-end tests share on top of cli_fixture: the journal as
+// `agendad decisions --json` prints it, kill -9 at random points, and the exactly-once check.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli_fixture.h"
+
+namespace agendad::test_support {
+
+class daemon_fixture : public cli_fixture {
+  protected:
+    std::filesystem::path state_dir() const { return dir_ / "state"; }
+
+    // Every journal entry, newest first.
+    std::vector<boost::json::object> journal() {
+        const run_result r = run({"decisions", "--state-dir", state_dir().string(), "--json"});
+        EXPECT_EQ(r.status, 0) << r.err;
+        std::vector<boost::json::object> out;
+        std::istringstream lines(r.out);
+        std::string line;
+        while (std::getline(lines, line)) out.push_back(boost::json::parse(line).as_object());
+        return out;
+    }
+
+    // Starts `agendad args` `rounds` times and kills it with SIGKILL after a random time in
+    // [min_ms, min_ms + spread_ms): a crash anywhere in its work.
+    void kill_9_repeatedly(const std::vector<std::string>& args, int rounds, int min_ms,
+                           int spread_ms) {
+        std::mt19937 random(20261122);
+        for (int round = 0; round < rounds; ++round) {
+            running d = start(args);
+            std::this_thread::sleep_for(
+                std::chrono::milliseconds(min_ms + static_cast<int>(random() % spread_ms)));
+            ::kill(d.pid, SIGKILL);
+            wait(d);
+        }
+    }
+
+    // Every decision finished (done, or left alone), and one per meeting version.
+    void expect_each_version_decided_once() {
+        std::set<std::string> keys;
+        for (const auto& e : journal()) {
+            const std::string state(e.at("state").as_string());
+            EXPECT_TRUE(state == "done" || state == "left") << boost::json::serialize(e);
+            const std::string key = std::string(e.at("uid").as_string()) + "#" +
+                                    std::to_string(e.at("sequence").as_int64());
+            EXPECT_TRUE(keys.insert(key).second) << "two decisions for " << key;
+        }
+    }
+};
+
+}  // namespace agendad::test_support
