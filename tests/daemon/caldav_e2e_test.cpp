@@ -346,6 +346,40 @@ TEST_F(caldav_e2e, enforce_answers_every_labelled_invitation_on_the_server_and_b
     expect_labelled_outcome();
 }
 
+TEST_F(caldav_e2e, undo_puts_the_meeting_back_to_tentative_with_an_apology) {
+    const fs::path cfg = config();
+    ASSERT_EQ(once(cfg).status, 0);
+    deliver_invitations();
+    ASSERT_EQ(once(cfg).status, 0);
+    const label& d01 = labels_.front();
+    ASSERT_EQ(d01.file, "d01.ics");
+    ASSERT_EQ(on_server(d01), "DECLINED");
+    std::int64_t id = 0;
+    for (const auto& e : journal()) {
+        if (e.at("uid").as_string() == d01.uid) id = e.at("id").as_int64();
+    }
+    ASSERT_NE(id, 0);
+    const std::size_t mails_before = sink_.messages().size();
+
+    const run_result r = run({"undo", std::to_string(id), "--config", cfg.string()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(on_server(d01), "TENTATIVE");
+    ASSERT_TRUE(sink_.wait_for(mails_before + 1));
+    const auto mails = sink_.messages();
+    ASSERT_EQ(mails.size(), mails_before + 1);
+    const reply_mail apology = read_reply(mails.back());
+    EXPECT_EQ(apology.uid, d01.uid);
+    EXPECT_EQ(apology.partstat, "TENTATIVE");
+    EXPECT_EQ(apology.to, "chris.dalton@pipelinepro.example");
+    EXPECT_THAT(mails.back().content, HasSubstr("Subject: Tentative: Quick intro"));
+
+    // The daemon leaves the meeting alone from now on, and nothing is sent again.
+    const run_result again = once(cfg);
+    ASSERT_EQ(again.status, 0) << again.err;
+    EXPECT_EQ(on_server(d01), "TENTATIVE");
+    EXPECT_FALSE(sink_.wait_for(mails_before + 2, 1s));
+}
+
 TEST_F(caldav_e2e, kill_9_at_random_points_never_loses_or_repeats_a_reply) {
     const fs::path cfg = config();
     ASSERT_EQ(once(cfg).status, 0);
