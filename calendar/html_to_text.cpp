@@ -9,6 +9,8 @@
 #include <string_view>
 #include <utility>
 
+#include "calendar/encoding.h"
+
 // One forward pass over the input with a handful of flags and counters. Every scan starts where
 // the previous one stopped (or at most a small constant further back), so the work is linear in
 // the input whatever its shape; nothing recurses, and list nesting is only counted.
@@ -87,23 +89,7 @@ std::size_t skip_past(std::string_view s, char c, std::size_t from) {
     return at == npos ? s.size() : at + 1;
 }
 
-void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
+using encoding::append_utf8;
 
 // ---------------------------------------------------------------------------------------------
 // Character references
@@ -164,14 +150,6 @@ constexpr std::array<named_entity, 5> legacy_entities{{
     {"gt", 0x3E},
 }};
 
-// Numeric references in 0x80-0x9F name windows-1252 bytes in practice (Word's &#146; for ’);
-// browsers map them, so do we. Zero marks the five bytes that windows-1252 leaves undefined.
-constexpr std::array<char32_t, 32> windows_1252_c1{
-    0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0,      0x017D, 0,      0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178,
-};
-
 struct entity_match {
     std::size_t length = 0;  // bytes consumed from the '&'; 0 when this is no reference
     char32_t code = 0;
@@ -181,8 +159,12 @@ char32_t sanitize_code_point(std::uint32_t value) {
     if (value == 0 || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) {
         return replacement_character;
     }
-    if (value >= 0x80 && value <= 0x9F && windows_1252_c1[value - 0x80] != 0) {
-        return windows_1252_c1[value - 0x80];
+    // Numeric references in 0x80-0x9F name windows-1252 bytes in practice (Word's &#146; for
+    // ’); browsers map them, so do we, but for the five bytes that windows-1252 leaves undefined.
+    if (value >= 0x80 && value <= 0x9F) {
+        if (const auto cp = encoding::windows1252_code_point(static_cast<unsigned char>(value))) {
+            return *cp;
+        }
     }
     return value;
 }

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "calendar/encoding.h"
+
 namespace agendad::calendar {
 namespace {
 
@@ -31,66 +33,8 @@ imip_result fail(std::string message) {
 // --- UTF-8 (the same rules as calendar/ical/itip.cpp: replacing invalid bytes keeps what we
 // declare as charset=UTF-8 true) ---
 
-constexpr std::uint32_t replacement_character = 0xFFFD;
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
-// Decodes the UTF-8 sequence at s[i]; returns its length, or the length of the maximal invalid
-// subpart (at least 1) with cp = U+FFFD. Overlong forms, surrogates and values over U+10FFFF are
-// invalid.
-std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char lead = byte(i);
-    if (lead < 0x80) {
-        cp = lead;
-        return 1;
-    }
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;  // the valid range of the second byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2;
-        cp = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3;
-        cp = lead & 0x0F;
-        if (lead == 0xE0) low = 0xA0;
-        if (lead == 0xED) high = 0x9F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4;
-        cp = lead & 0x07;
-        if (lead == 0xF0) low = 0x90;
-        if (lead == 0xF4) high = 0x8F;
-    } else {
-        cp = replacement_character;
-        return 1;
-    }
-    for (std::size_t k = 1; k < length; ++k) {
-        const bool in_range = i + k < s.size() && byte(i + k) >= (k == 1 ? low : 0x80) &&
-                              byte(i + k) <= (k == 1 ? high : 0xBF);
-        if (!in_range) {
-            cp = replacement_character;
-            return k;
-        }
-        cp = (cp << 6) | (byte(i + k) & 0x3F);
-    }
-    return length;
-}
+using encoding::append_utf8;
+using encoding::decode_utf8;
 
 // Length of the character at s[i] in text that is valid UTF-8.
 std::size_t char_length(std::string_view s, std::size_t i) {
@@ -203,24 +147,7 @@ std::string shown(std::string_view s) {
     return out;
 }
 
-std::string base64(std::string_view in) {
-    static constexpr char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < in.size(); i += 3) {
-        const std::size_t n = std::min<std::size_t>(3, in.size() - i);
-        std::uint32_t chunk = 0;
-        for (std::size_t k = 0; k < 3; ++k) {
-            chunk <<= 8;
-            if (k < n) chunk |= static_cast<unsigned char>(in[i + k]);
-        }
-        for (std::size_t k = 0; k < 4; ++k) {
-            out += k <= n ? alphabet[(chunk >> (18 - 6 * k)) & 0x3F] : '=';
-        }
-    }
-    return out;
-}
+using encoding::base64;
 
 // Base64 in lines of 76 characters (RFC 2045 §6.8), CRLF between them.
 std::string base64_body(std::string_view in) {

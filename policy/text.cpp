@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "calendar/encoding.h"
+
 namespace agendad::policy::text {
 namespace {
 
@@ -35,41 +37,8 @@ std::string_view latin_ext_a_fold(std::uint32_t cp) {
     return " ";
 }
 
-// Decodes one UTF-8 sequence at s[i]; returns its length (1 for an invalid byte, cp = 0xFFFD).
-std::size_t decode(std::string_view s, std::size_t i, std::uint32_t& cp) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 1;
-    if (c < 0x80) {
-        cp = c;
-        return 1;
-    }
-    if ((c & 0xE0) == 0xC0) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        cp = 0xFFFD;
-        return 1;
-    }
-    if (i + len > s.size()) {
-        cp = 0xFFFD;
-        return 1;
-    }
-    for (std::size_t k = 1; k < len; ++k) {
-        const auto cc = static_cast<unsigned char>(s[i + k]);
-        if ((cc & 0xC0) != 0x80) {
-            cp = 0xFFFD;
-            return 1;
-        }
-        cp = (cp << 6) | (cc & 0x3F);
-    }
-    return len;
-}
+// Lenient: overlong forms and surrogates are decoded; each invalid byte is one U+FFFD.
+using calendar::encoding::decode_utf8_lenient;
 
 bool is_letter_token(std::string_view t) {
     return std::any_of(t.begin(), t.end(), [](char c) {
@@ -217,7 +186,7 @@ bool is_separator(std::string_view raw) {
     std::size_t i = 0;
     while (i < raw.size()) {
         std::uint32_t cp = 0;
-        const std::size_t len = decode(raw, i, cp);
+        const std::size_t len = decode_utf8_lenient(raw, i, cp);
         if ((cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') ||
             (cp >= 0xC0 && cp != 0xD7 && cp != 0xF7 && cp < 0x2000) || cp >= 0x3040) {
             return false;
@@ -480,7 +449,7 @@ std::string fold(std::string_view s) {
             continue;
         }
         std::uint32_t cp = 0;
-        const std::size_t len = decode(s, i, cp);
+        const std::size_t len = decode_utf8_lenient(s, i, cp);
         if (cp >= 0xC0 && cp <= 0xFF) {
             put(latin1_fold[cp - 0xC0]);
         } else if (cp >= 0x100 && cp <= 0x17F) {

@@ -7,6 +7,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "calendar/encoding.h"
+
 namespace agendad::calendar::caldav {
 namespace {
 
@@ -16,35 +18,6 @@ constexpr std::string_view dav_ns = "DAV:";
 constexpr std::string_view caldav_ns = "urn:ietf:params:xml:ns:caldav";
 
 // --- request bodies ---
-
-// The length of the well-formed UTF-8 sequence at s[i], or 0 when the byte there starts none.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char lead = byte(i);
-    if (lead < 0x80) return 1;
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;  // the valid range of the second byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3;
-        if (lead == 0xE0) low = 0xA0;   // overlong
-        if (lead == 0xED) high = 0x9F;  // surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4;
-        if (lead == 0xF0) low = 0x90;   // overlong
-        if (lead == 0xF4) high = 0x8F;  // over U+10FFFF
-    } else {
-        return 0;
-    }
-    if (i + length > s.size()) return 0;
-    for (std::size_t k = 1; k < length; ++k) {
-        const unsigned char lo = k == 1 ? low : 0x80;
-        const unsigned char hi = k == 1 ? high : 0xBF;
-        if (byte(i + k) < lo || byte(i + k) > hi) return 0;
-    }
-    return length;
-}
 
 // An href or a sync token as element text. Both are URIs (RFC 4918 §8.3, RFC 6578 §3.2): the
 // five XML specials are escaped, and the bytes XML 1.0 cannot carry at all (C0 controls, DEL,
@@ -56,7 +29,7 @@ std::string xml_text(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         const char c = s[i];
         const auto u = static_cast<unsigned char>(c);
-        const std::size_t length = utf8_length(s, i);
+        const std::size_t length = encoding::utf8_sequence_length(s, i);
         if (length > 1) {
             out.append(s.substr(i, length));
             i += length;

@@ -22,7 +22,6 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -33,6 +32,8 @@
 #include <limits>
 #include <map>
 #include <utility>
+
+#include "calendar/encoding.h"
 
 namespace agendad::calendar::http {
 namespace {
@@ -465,12 +466,7 @@ std::optional<std::string_view> response::find(std::string_view name) const {
 std::string basic_authorization(std::string_view user, std::string_view password) {
     std::string plain;
     plain.append(user).append(":").append(password);
-    std::string encoded(4 * ((plain.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                  reinterpret_cast<const unsigned char*>(plain.data()),
-                                  static_cast<int>(plain.size()));
-    encoded.resize(static_cast<std::size_t>(n));
-    return "Basic " + encoded;
+    return "Basic " + encoding::base64(plain);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,72 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "calendar/encoding.h"
 #include "calendar/ical/ical_ptr.h"
 
 namespace agendad::calendar {
 namespace {
 
-// Appends the code point as UTF-8.
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
-constexpr std::uint32_t replacement_character = 0xFFFD;
-
-// Decodes the UTF-8 sequence at s[i]; returns its length, or the length of the maximal invalid
-// subpart (at least 1) with cp = U+FFFD, as Unicode recommends (one U+FFFD for a truncated
-// sequence, one per stray byte). Overlong forms, surrogates and values over U+10FFFF are invalid.
-std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char lead = byte(i);
-    if (lead < 0x80) {
-        cp = lead;
-        return 1;
-    }
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;  // the valid range of the second byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2;
-        cp = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3;
-        cp = lead & 0x0F;
-        if (lead == 0xE0) low = 0xA0;   // overlong
-        if (lead == 0xED) high = 0x9F;  // surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4;
-        cp = lead & 0x07;
-        if (lead == 0xF0) low = 0x90;   // overlong
-        if (lead == 0xF4) high = 0x8F;  // over U+10FFFF
-    } else {
-        cp = replacement_character;
-        return 1;
-    }
-    for (std::size_t k = 1; k < length; ++k) {
-        const bool in_range = i + k < s.size() && byte(i + k) >= (k == 1 ? low : 0x80) &&
-                              byte(i + k) <= (k == 1 ? high : 0xBF);
-        if (!in_range) {
-            cp = replacement_character;
-            return k;
-        }
-        cp = (cp << 6) | (byte(i + k) & 0x3F);
-    }
-    return length;
-}
+using encoding::append_utf8;
+using encoding::decode_utf8;
 
 enum class text_kind {
     multi_line,  // a TEXT value: line breaks are kept (libical escapes them as \n)

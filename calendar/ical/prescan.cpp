@@ -1,9 +1,10 @@
 #include "calendar/ical/prescan.h"
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
 #include <optional>
+
+#include "calendar/encoding.h"
 
 namespace agendad::calendar::ical {
 namespace {
@@ -29,75 +30,19 @@ int line_of(std::string_view text, std::size_t offset) {
     return line;
 }
 
-// Offset of the first byte that is not part of a well-formed UTF-8 sequence, or npos.
-std::size_t first_invalid_utf8(std::string_view s) {
-    std::size_t i = 0;
-    const std::size_t n = s.size();
-    while (i < n) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (i + len > n) return i;
-        for (std::size_t k = 1; k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return i;
-        }
-        i += len;
-    }
-    return std::string_view::npos;
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
+using encoding::first_invalid_utf8;
 
 // Old Outlook and some web exporters write Windows-1252 without saying so.
 std::string windows1252_to_utf8(std::string_view s) {
-    static constexpr std::array<std::uint16_t, 32> high = {
-        0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-        0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
     std::string out;
     out.reserve(s.size() + s.size() / 8);
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
         if (c < 0x80) {
             out += ch;
-        } else if (c < 0xA0) {
-            append_utf8(out, high[c - 0x80]);
         } else {
-            append_utf8(out, c);
+            const auto cp = encoding::windows1252_code_point(c);
+            encoding::append_utf8(out, cp.value_or(encoding::replacement_character));
         }
     }
     return out;

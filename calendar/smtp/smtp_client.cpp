@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "calendar/encoding.h"
+
 namespace agendad::calendar::smtp {
 namespace {
 
@@ -76,24 +78,7 @@ std::string shown(std::string_view s) {
     return out;
 }
 
-std::string base64(std::string_view in) {
-    static constexpr char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < in.size(); i += 3) {
-        const std::size_t n = std::min<std::size_t>(3, in.size() - i);
-        std::uint32_t chunk = 0;
-        for (std::size_t k = 0; k < 3; ++k) {
-            chunk <<= 8;
-            if (k < n) chunk |= static_cast<unsigned char>(in[i + k]);
-        }
-        for (std::size_t k = 0; k < 4; ++k) {
-            out += k <= n ? alphabet[(chunk >> (18 - 6 * k)) & 0x3F] : '=';
-        }
-    }
-    return out;
-}
+using encoding::base64;
 
 void replace_all(std::string& text, std::string_view what, std::string_view with) {
     if (what.empty()) return;

@@ -2,6 +2,7 @@
 // every expectation is exact text.
 
 #include "calendar/html_to_text.h"
+#include "calendar/encoding.h"
 #include "support/files.h"
 
 #include <gtest/gtest.h>
@@ -66,23 +67,7 @@ std::string latin1_to_utf8(std::string_view in) {
     return out;
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
+using agendad::calendar::encoding::append_utf8;
 
 // Reads the JSON string literal whose opening quote is at `at`; just enough JSON for the Graph
 // examples' "content" values.
