@@ -109,16 +109,20 @@ bool mailbox_worker::rebuild_history() {
 
 asio::awaitable<pass_report> mailbox_worker::pass() {
     pass_report report;
-    auto token = db_.sync_token(address());
-    if (!token) {
-        log::error("cannot read the sync state; not acting",
-                   {{"mailbox", address()}, {"error", token.error()}});
-        co_return report;
+    // Only this worker writes its mailbox's token: read once, then kept with each apply_sync.
+    if (!token_) {
+        auto token = db_.sync_token(address());
+        if (!token) {
+            log::error("cannot read the sync state; not acting",
+                       {{"mailbox", address()}, {"error", token.error()}});
+            co_return report;
+        }
+        token_ = token->value_or("");
     }
     // The first pass of a worker reads everything and decides everything again: what changed
     // while agendad was down, a new policy after a reload, dry-run decisions to enforce now. The
     // journal keeps that from ever acting twice.
-    const std::string from = first_pass_ ? std::string() : token->value_or("");
+    const std::string from = first_pass_ ? std::string() : *token_;
     const auto sync_started = std::chrono::steady_clock::now();
     auto synced = co_await source_->sync(from);
     if (!synced) {
@@ -138,6 +142,17 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
     if (metrics_) {
         metrics_->sync_succeeded(address(), std::chrono::steady_clock::now() - sync_started,
                                  clock_.now());
+    }
+
+    // Nothing changed (the usual answer of a poll): no store work at all, and the journal is
+    // only read again while it has something waiting (a deadline, a retry). This is what keeps
+    // an idle daemon watching many calendars near 0% CPU.
+    const bool unchanged = !first_pass_ && !synced->full && synced->items.empty() &&
+                           synced->removed.empty() && synced->token == *token_;
+    if (unchanged) {
+        if (!stopping_ && !follow_ups_idle_) co_await follow_up_agenda_requests(report);
+        if (!stopping_ && !unfinished_idle_) co_await resume_unfinished(report);
+        co_return report;
     }
 
     auto stored = db_.items(address());
@@ -203,6 +218,7 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
                    {{"mailbox", address()}, {"error", applied.error()}});
         co_return report;
     }
+    token_ = synced->token;
     if (!rebuild_history()) co_return report;
     first_pass_ = false;
 
@@ -523,6 +539,8 @@ asio::awaitable<void> mailbox_worker::follow_up_agenda_requests(pass_report& rep
         log::error("cannot read the journal", {{"mailbox", address()}, {"error", waiting.error()}});
         co_return;
     }
+    // Until the calendar changes, an empty list stays empty: only decisions add to it.
+    follow_ups_idle_ = waiting->empty();
     const time_point now = clock_.now();
     for (const journal_entry& w : *waiting) {
         if (stopping_) co_return;
@@ -611,7 +629,11 @@ asio::awaitable<void> mailbox_worker::resume_unfinished(pass_report& report) {
     journal_query failed;
     failed.mailbox = address();
     failed.state = entry_state::failed;
-    if (auto more = db_.list(failed)) pending.insert(pending.end(), more->begin(), more->end());
+    if (auto more = db_.list(failed)) {
+        pending.insert(pending.end(), more->begin(), more->end());
+        // Until the calendar changes, nothing new can be unfinished or failed.
+        unfinished_idle_ = pending.empty();
+    }
 
     for (auto& entry : pending) {
         if (stopping_) co_return;

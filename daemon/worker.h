@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "calendar/source.h"
@@ -106,6 +107,11 @@ class mailbox_worker {
     std::unique_ptr<boost::asio::steady_timer> timer_;
     bool stopping_ = false;
     bool first_pass_ = true;
+    std::optional<std::string> token_;  // the sync token last stored
+    // The last look found nothing waiting for an agenda / nothing unfinished or failed: skip
+    // the journal queries until the calendar changes.
+    bool follow_ups_idle_ = false;
+    bool unfinished_idle_ = false;
     int failures_ = 0;
 };
 
