@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -42,6 +43,7 @@
 #include <thread>
 #include <vector>
 
+#include "calendar/http/http_client.h"
 #include "calendar/ical/parse.h"
 #include "calendar/invitation.h"
 #include "support/files.h"
@@ -382,8 +384,9 @@ proc_sample sample_process(pid_t pid, bool threads_ns) {
     return s;
 }
 
-// GET http://127.0.0.1:port/path, blocking, for the daemon's /metrics. Empty on failure.
-std::string http_get(std::uint16_t port, const std::string& path) {
+// Sends `request` (a whole HTTP/1.0 request) to 127.0.0.1:port on a new connection and reads
+// until the server closes it, blocking. The whole answer; empty on failure.
+std::string round_trip(std::uint16_t port, const std::string& request) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return "";
     timeval timeout{5, 0};
@@ -395,8 +398,8 @@ std::string http_get(std::uint16_t port, const std::string& path) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     std::string out;
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
-        const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+        if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size())) {
             char buf[65536];
             for (;;) {
                 const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -406,8 +409,22 @@ std::string http_get(std::uint16_t port, const std::string& path) {
         }
     }
     ::close(fd);
+    return out;
+}
+
+// GET http://127.0.0.1:port/path, blocking, for the daemon's /metrics. Empty on failure.
+std::string http_get(std::uint16_t port, const std::string& path) {
+    const std::string out =
+        round_trip(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
     const auto body = out.find("\r\n\r\n");
     return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+double thread_cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_THREAD, &u);
+    const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+    return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
 
 struct sync_counts {
@@ -729,7 +746,49 @@ void print_latency(const latency_figures& f, int mailboxes) {
               << " ms): " << pass_fail(p50 < target_p50_ms) << '\n';
 }
 
-void print_idle(const idle_figures& one, const idle_figures& many) {
+// The floor under any poller of this Radicale: the CPU that the same number of requests a
+// second costs a minimal blocking client (one new connection per request, as Radicale's
+// HTTP/1.0 needs; a PROPFIND of each calendar's sync-token instead of agendad's REPORT), in
+// this process, with the daemon stopped. Plain HTTP only.
+struct floor_figures {
+    double cpu_percent = 0;
+    double requests_per_second = 0;
+    int failed = 0;
+};
+
+floor_figures measure_connection_floor(server& s, const std::vector<mailbox>& mailboxes,
+                                       int seconds) {
+    const std::string auth = agendad::calendar::http::basic_authorization(user, password);
+    const std::string body =
+        "<?xml version=\"1.0\"?><propfind xmlns=\"DAV:\"><prop><sync-token/></prop></propfind>";
+    std::vector<std::string> requests;
+    for (const auto& m : mailboxes) {
+        requests.push_back("PROPFIND " + m.calendar +
+                           " HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: " + auth +
+                           "\r\nDepth: 0\r\nContent-Type: application/xml\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+    floor_figures f;
+    long long sent = 0;
+    const double cpu0 = thread_cpu_seconds();
+    const auto start = steady::now();
+    for (int second = 0; second < seconds; ++second) {
+        for (const auto& r : requests) {
+            const std::string answer = round_trip(s.dav().port(), r);
+            if (!answer.starts_with("HTTP/1.0 207") && !answer.starts_with("HTTP/1.1 207"))
+                ++f.failed;
+            ++sent;
+        }
+        std::this_thread::sleep_until(start + std::chrono::seconds{second + 1});
+    }
+    const double wall_seconds = std::chrono::duration<double>(steady::now() - start).count();
+    f.cpu_percent = 100 * (thread_cpu_seconds() - cpu0) / wall_seconds;
+    f.requests_per_second = static_cast<double>(sent) / wall_seconds;
+    return f;
+}
+
+void print_idle(const idle_figures& one, const idle_figures& many,
+                const std::optional<floor_figures>& floor) {
     std::cout
         << "\nidle: nothing to decide; every calendar is still polled every " << poll_seconds
         << " s (" << many.mailboxes << " mailboxes: " << many.mailboxes
@@ -758,6 +817,15 @@ void print_idle(const idle_figures& one, const idle_figures& many) {
               << "  RSS with " << many.mailboxes << " mailboxes " << fmt(many.rss_mb)
               << " MB, peak " << fmt(many.hwm_mb) << " MB (target < " << fmt(target_rss_mb, 0)
               << " MB): " << pass_fail(many.hwm_mb < target_rss_mb) << '\n';
+    if (floor) {
+        std::cout << "  floor: a minimal blocking client making the same "
+                  << fmt(floor->requests_per_second) << " requests/s (a new connection each) uses "
+                  << fmt(floor->cpu_percent, 2) << " % CPU (" << floor->failed
+                  << " failed); agendad uses "
+                  << fmt(many.cpu_percent / std::max(floor->cpu_percent, 0.001), 1) << "x that\n";
+    } else {
+        std::cout << "  floor: not measured (--tls)\n";
+    }
 }
 
 int run(const options& opt) {
@@ -854,7 +922,12 @@ int run(const options& opt) {
     }
 
     print_latency(latency, opt.mailboxes);
-    print_idle(one, many);
+    std::optional<floor_figures> floor;
+    if (!opt.tls) {
+        std::cout << "  floor: a minimal client, " << opt.idle_seconds << " s ...\n" << std::flush;
+        floor = measure_connection_floor(s, mailboxes, opt.idle_seconds);
+    }
+    print_idle(one, many, floor);
     std::cout << "\nstart-up: " << opt.mailboxes << " mailboxes synced and their warm-up "
               << "invitations answered " << fmt(startup_seconds) << " s after the start\n"
               << "  agendad's log, " << opt.mailboxes << " mailboxes: " << sync_failures
