@@ -88,11 +88,12 @@ struct options {
     int idle_seconds = 20;
     bool keep = false;
     bool tls = false;
+    bool keep_alive = false;
     std::string agendad = AGENDAD_BINARY;
 };
 
 constexpr std::string_view usage =
-    R"(Usage: agendad_caldav_bench [--mailboxes N] [--samples N] [--idle-seconds S] [--tls] [--keep]
+    R"(Usage: agendad_caldav_bench [--mailboxes N] [--samples N] [--idle-seconds S] [--tls | --keep-alive] [--keep]
                             [--agendad PATH]
 
 The built agendad (enforce, poll_seconds 1) against a real Radicale and aiosmtpd on 127.0.0.1:
@@ -102,6 +103,9 @@ invitation-to-PARTSTAT latency, and idle CPU/RSS with N mailboxes against 1 mail
   --samples N       invitations timed, default 60
   --idle-seconds S  length of each idle window (1 mailbox, then N), default 20
   --tls             Radicale over HTTPS (a test CA) instead of plain HTTP
+  --keep-alive      Radicale behind waitress (python3-waitress), a WSGI server with HTTP/1.1
+                    keep-alive, as production deployments run it, instead of its built-in
+                    HTTP/1.0 server (a new connection for every request)
   --keep            keep the folder with the configurations, journals and logs
   --agendad PATH    the agendad binary to measure (default: the one built with this bench)
 )";
@@ -296,8 +300,8 @@ struct mailbox {
 
 class server {
   public:
-    server(bool tls, const invitation_template& invite)
-        : radicale_(radicale_options{{{user, password}}, tls}), invite_(invite), tls_(tls) {
+    server(bool tls, bool keep_alive, const invitation_template& invite)
+        : radicale_(options_for(tls, keep_alive)), invite_(invite), tls_(tls) {
         radicale_.start();
         sink_.start();
     }
@@ -305,6 +309,14 @@ class server {
     radicale& dav() { return radicale_; }
     smtp_sink& smtp() { return sink_; }
     bool tls() const { return tls_; }
+
+    static radicale_options options_for(bool tls, bool keep_alive) {
+        radicale_options o;
+        o.users = {{user, password}};
+        o.tls = tls;
+        o.keep_alive = keep_alive;
+        return o;
+    }
 
     mailbox add_mailbox(const std::string& local, const std::string& display) {
         mailbox m{local, local + "@" + org_domain, display, "/" + user + "/" + local + "/"};
@@ -789,10 +801,11 @@ floor_figures measure_connection_floor(server& s, const std::vector<mailbox>& ma
 
 void print_idle(const idle_figures& one, const idle_figures& many,
                 const std::optional<floor_figures>& floor) {
-    std::cout
-        << "\nidle: nothing to decide; every calendar is still polled every " << poll_seconds
-        << " s (" << many.mailboxes << " mailboxes: " << many.mailboxes
-        << " sync REPORTs/s to Radicale, a new connection each: Radicale speaks HTTP/1.0)\n\n";
+    std::cout << "\nidle: nothing to decide; every calendar is still polled every " << poll_seconds
+              << " s (" << many.mailboxes << " mailboxes: " << many.mailboxes
+              << " sync REPORTs/s to Radicale"
+              << (floor ? ", a new connection each: Radicale's own server speaks HTTP/1.0)\n\n"
+                        : ")\n\n");
     std::cout << "  " << pad("mailboxes", 10) << pad("window s", 10) << pad("CPU %", 9)
               << pad("RSS MB", 9) << pad("peak MB", 9) << pad("syncs/s", 9) << pad("sync ms", 9)
               << pad("errors", 8) << pad("Radicale CPU %", 16) << '\n';
@@ -824,7 +837,7 @@ void print_idle(const idle_figures& one, const idle_figures& many,
                   << " failed); agendad uses "
                   << fmt(many.cpu_percent / std::max(floor->cpu_percent, 0.001), 1) << "x that\n";
     } else {
-        std::cout << "  floor: not measured (--tls)\n";
+        std::cout << "  floor: not measured (only against the built-in server)\n";
     }
 }
 
@@ -845,17 +858,23 @@ int run(const options& opt) {
         fs::create_directories(folder);
     }
 
+    if (opt.tls && opt.keep_alive) {
+        std::cerr << "agendad_caldav_bench: --keep-alive serves plain HTTP only; not with --tls\n";
+        return exit_cannot_run;
+    }
     std::cout << "agendad CalDAV daemon benchmark: " << opt.agendad
               << " run (enforce, poll_seconds " << poll_seconds << ")\n"
               << "  against Radicale on 127.0.0.1 ("
-              << (opt.tls ? "HTTPS, a test CA" : "plain HTTP")
+              << (opt.tls          ? "HTTPS, a test CA"
+                  : opt.keep_alive ? "plain HTTP, behind waitress: HTTP/1.1 keep-alive"
+                                   : "plain HTTP, its built-in HTTP/1.0 server")
               << ") and aiosmtpd (plain SMTP); invitation: " << template_file.filename().string()
               << " (declined with a reply by the executive policy), meeting on " << day << "\n"
               << "  machine: " << std::thread::hardware_concurrency() << " cores, load average "
               << load_average() << "\n"
               << std::flush;
 
-    server s(opt.tls, invite);
+    server s(opt.tls, opt.keep_alive, invite);
     std::vector<mailbox> mailboxes;
     for (int i = 1; i <= opt.mailboxes; ++i)
         mailboxes.push_back(s.add_mailbox(mailbox_name(i), "Mailbox " + mailbox_name(i).substr(2)));
@@ -923,7 +942,7 @@ int run(const options& opt) {
 
     print_latency(latency, opt.mailboxes);
     std::optional<floor_figures> floor;
-    if (!opt.tls) {
+    if (!opt.tls && !opt.keep_alive) {
         std::cout << "  floor: a minimal client, " << opt.idle_seconds << " s ...\n" << std::flush;
         floor = measure_connection_floor(s, mailboxes, opt.idle_seconds);
     }
@@ -979,6 +998,8 @@ int main(int argc, char** argv) {
             opt.keep = true;
         } else if (a == "--tls") {
             opt.tls = true;
+        } else if (a == "--keep-alive") {
+            opt.keep_alive = true;
         } else if (a == "--agendad") {
             if (i + 1 >= argc) {
                 std::cerr << "agendad_caldav_bench: --agendad needs a path\n" << usage;

@@ -207,11 +207,21 @@ struct radicale::impl {
     std::string try_start() {
         write_config();
         const auto began = std::chrono::steady_clock::now();
-        process.emplace(
-            std::vector<std::string>{"/usr/bin/python3", "-m", "radicale", "--config",
-                                     (folder.path() / "config").string()},
-            log_file(),
-            std::vector<std::string>{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"});
+        const std::string config = (folder.path() / "config").string();
+        if (options.keep_alive) {
+            process.emplace(
+                std::vector<std::string>{"/usr/bin/python3", "-m", "waitress",
+                                         "--listen=127.0.0.1:" + std::to_string(port),
+                                         "--threads=8", "radicale:application"},
+                log_file(),
+                std::vector<std::string>{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
+                                         "RADICALE_CONFIG=" + config});
+        } else {
+            process.emplace(
+                std::vector<std::string>{"/usr/bin/python3", "-m", "radicale", "--config", config},
+                log_file(),
+                std::vector<std::string>{"PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"});
+        }
         last_pid = process->pid();
         make_client(false);
         const auto deadline = began + options.start_timeout;
@@ -240,6 +250,8 @@ struct radicale::impl {
 radicale::radicale(radicale_options options) : impl_(std::make_unique<impl>()) {
     impl_->options = std::move(options);
     impl_->port = impl_->options.port;
+    if (impl_->options.tls && impl_->options.keep_alive)
+        throw std::runtime_error("radicale: keep_alive (waitress) serves plain HTTP only");
     fs::create_directories(impl_->folder.path() / "collections");
     if (impl_->options.tls) {
         const test_ca* ca = impl_->options.ca;
