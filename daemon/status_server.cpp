@@ -1,28 +1,19 @@
-// The status listener: a small HTTP/1.1 server (Beast, C++20 coroutines, the daemon's one
-// io_context) for /healthz, /metrics and /v1/decisions. It only reads the metrics and the journal.
-// Every connection has a deadline and a request size limit, so a slow or hostile client costs one
-// socket for a bounded time and nothing else. The only translation unit of the daemon with Beast.
+// The status listener: /healthz, /metrics and /v1/decisions on the daemon's HTTP listener
+// (daemon/http_listener.h: deadlines, size limits, connection caps). It only reads the metrics
+// and the journal.
 #include "daemon/status_server.h"
 
+#include "daemon/http_listener.h"
 #include "daemon/journal_json.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
-#include <exception>
-#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -41,22 +32,9 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using namespace std::chrono_literals;
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// Scrapers and curl reuse a connection for a handful of requests; past this one client has had
-// its share and reconnects.
-constexpr int max_requests_per_connection = 32;
-// Each connection is a file descriptor: enough for Prometheus, a few admins and a load balancer.
-constexpr std::size_t max_connections = 64;
 constexpr std::size_t default_limit = 100;
 constexpr std::size_t max_limit = 1000;
-// Draining a closing connection: long enough for a client still sending to finish, short and
-// small enough that it cannot hold the socket.
-constexpr std::chrono::milliseconds max_linger = 1s;
-constexpr std::size_t max_linger_bytes = 1 << 20;
 // Parameter values echoed in error messages are cut: they are the client's own text.
 constexpr std::size_t max_echo = 64;
 
@@ -66,80 +44,13 @@ start_result fail(std::string message) {
     return start_result(boost::system::in_place_error, std::move(message));
 }
 
-// --- the listen address -------------------------------------------------------------------------
-
-struct listen_address {
-    asio::ip::address address;
-    unsigned short port = 0;
-};
-
-boost::system::result<listen_address, std::string> parse_listen(std::string_view text) {
-    using parsed = boost::system::result<listen_address, std::string>;
-    const auto bad = [&](std::string_view why) {
-        return parsed(boost::system::in_place_error,
-                      "the status listen address '" + std::string(text) + "' " + std::string(why));
-    };
-    std::string_view host;
-    std::string_view port;
-    bool bracketed = false;
-    if (text.starts_with('[')) {
-        const auto close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-            return bad("is not [IPv6]:port");
-        host = text.substr(1, close - 1);
-        port = text.substr(close + 2);
-        bracketed = true;
-    } else {
-        const auto colon = text.rfind(':');
-        if (colon == std::string_view::npos) return bad("has no port (host:port)");
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-        if (host.find(':') != std::string_view::npos)
-            return bad("needs brackets around an IPv6 address ([::1]:9187)");
-    }
-    unsigned value = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value > 65535)
-        return bad("has no valid port (0 to 65535)");
-    listen_address out;
-    out.port = static_cast<unsigned short>(value);
-    if (!bracketed && host == "localhost") {
-        // Not resolved: "localhost" could map to anything in /etc/hosts, and loopback is the point.
-        out.address = asio::ip::address_v4::loopback();
-        return out;
-    }
-    boost::system::error_code parse_error;
-    if (bracketed)
-        out.address = asio::ip::make_address_v6(host, parse_error);
-    else
-        out.address = asio::ip::make_address_v4(host, parse_error);
-    if (parse_error || host.empty())
-        return bad("does not name an IP address (use an address, or localhost)");
-    return out;
-}
-
-bool is_loopback(const asio::ip::address& a) {
-    if (a.is_v6() && a.to_v6().is_v4_mapped())
-        return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
-    return a.is_loopback();
-}
-
 // --- requests and replies -----------------------------------------------------------------------
 
-using request = http::request<http::string_body>;
-
-struct reply {
-    http::status status = http::status::ok;
-    std::string content_type = "text/plain; charset=utf-8";
-    std::string body;
-    std::vector<std::pair<http::field, std::string>> headers;
-};
+using request = http_request;
+using reply = http_reply;
 
 reply text(http::status status, std::string body) {
-    reply r;
-    r.status = status;
-    r.body = std::move(body);
-    return r;
+    return text_reply(status, std::move(body));
 }
 
 reply json_reply(http::status status, const boost::json::value& v) {
@@ -158,17 +69,6 @@ reply json_error(http::status status, std::string message) {
 std::string echo(std::string_view value) {
     if (value.size() <= max_echo) return std::string(value);
     return std::string(value.substr(0, max_echo)) + "...";
-}
-
-// The bearer token is a secret: how long a comparison takes must not say how much of a guess
-// was right. The time depends only on the expected token's length.
-bool same_secret(std::string_view given, std::string_view expected) {
-    std::size_t diff = given.size() ^ expected.size();
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
-        diff |= static_cast<std::size_t>(g ^ static_cast<unsigned char>(expected[i]));
-    }
-    return diff == 0;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -196,25 +96,6 @@ auth authorize(const request& req, const std::string& token) {
 }
 
 // application/x-www-form-urlencoded: %XX and '+' for a space. nullopt for a broken escape.
-std::optional<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%') {
-            unsigned value = 0;
-            if (i + 2 >= s.size()) return std::nullopt;
-            const auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
-            if (ec != std::errc{} || end != s.data() + i + 3) return std::nullopt;
-            out += static_cast<char>(value);
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 // The same fields, names and formats as `agendad decisions --json`, so that scripts can read
 // either.
@@ -278,39 +159,18 @@ std::variant<journal_query, reply> decisions_query(std::string_view query_string
 
 // --- the server ---------------------------------------------------------------------------------
 
-struct connection {
-    explicit connection(tcp::socket socket) : stream(std::move(socket)) {}
-    beast::tcp_stream stream;
-    std::uint64_t id = 0;
-};
-
-struct server_state : std::enable_shared_from_this<server_state> {
-    server_state(asio::any_io_executor ex, status_options opts, metrics& mm, store& s,
+struct server_state {
+    server_state(status_options opts, metrics& mm, store& st,
                  std::function<std::chrono::system_clock::time_point()> c)
-        : executor(std::move(ex)),
-          options(std::move(opts)),
-          m(&mm),
-          db(&s),
-          clock(std::move(c)),
-          acceptor(executor) {}
+        : options(std::move(opts)), m(&mm), db(&st), clock(std::move(c)) {}
 
-    asio::any_io_executor executor;
     status_options options;
     metrics* m;
     store* db;
     std::function<std::chrono::system_clock::time_point()> clock;
-    tcp::acceptor acceptor;
-    // Set by stop(): coroutines resuming afterwards must not touch the metrics or the store, which
-    // may be gone by then.
-    bool stopped = false;
-    unsigned short port = 0;
-    std::uint64_t next_id = 0;
-    // Open connections, for stop(); each is owned by its coroutine's completion handler.
-    std::map<std::uint64_t, connection*> connections;
 
     reply handle(const request& req) const;
     reply decisions(std::string_view query_string) const;
-    void spawn(tcp::socket socket);
 };
 
 reply server_state::handle(const request& req) const {
@@ -382,207 +242,50 @@ reply server_state::decisions(std::string_view query_string) const {
     return json_reply(http::status::ok, boost::json::object{{"decisions", std::move(list)}});
 }
 
-asio::awaitable<beast::error_code> send(const server_state& s, connection& c, const reply& r,
-                                        unsigned version, bool keep_alive, bool head) {
-    http::response<http::string_body> res{r.status, version};
-    res.set(http::field::server, "agendad");
-    res.set(http::field::content_type, r.content_type);
-    // Health, metrics and the journal are live answers: a proxy must not serve an old one.
-    res.set(http::field::cache_control, "no-store");
-    for (const auto& [field, value] : r.headers) res.set(field, value);
-    res.keep_alive(keep_alive);
-    res.body() = r.body;
-    res.prepare_payload();
-    c.stream.expires_after(s.options.timeout);
-    if (head) {
-        // The same headers, Content-Length included, without the body.
-        http::response<http::empty_body> header_only{http::response_header<>(res.base())};
-        auto [ec, n] = co_await http::async_write(c.stream, header_only, use_tuple);
-        co_return ec;
-    }
-    auto [ec, n] = co_await http::async_write(c.stream, res, use_tuple);
-    co_return ec;
-}
-
-// Closing a socket with unread request bytes in it makes the kernel send a reset, which can
-// destroy the response before the client reads it: stop sending, read and drop what the client
-// still sends for a moment, then close.
-asio::awaitable<void> close_gracefully(const server_state& s, connection& c) {
-    beast::error_code ignored;
-    c.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    c.stream.expires_after(std::min<std::chrono::milliseconds>(s.options.timeout, max_linger));
-    std::array<char, 4096> scratch{};
-    std::size_t drained = 0;
-    while (!s.stopped && drained < max_linger_bytes) {
-        auto [ec, n] = co_await c.stream.async_read_some(asio::buffer(scratch), use_tuple);
-        if (ec) break;
-        drained += n;
-    }
-    if (!s.stopped) c.stream.close();
-}
-
-bool is_http_error(const beast::error_code& ec) {
-    return ec.category() == http::make_error_code(http::error::bad_version).category();
-}
-
-asio::awaitable<void> serve(const server_state& s, connection& c) {
-    beast::flat_buffer buffer;
-    const auto limit = static_cast<std::uint32_t>(std::min<std::size_t>(
-        s.options.max_request_bytes, std::numeric_limits<std::uint32_t>::max()));
-    for (int served = 0;; ++served) {
-        http::request_parser<http::string_body> parser;
-        parser.header_limit(limit);
-        parser.body_limit(limit);
-        // One deadline for the whole request: a client trickling a byte at a time gets no more.
-        c.stream.expires_after(s.options.timeout);
-        auto [ec, n] = co_await http::async_read(c.stream, buffer, parser, use_tuple);
-        if (s.stopped) co_return;
-        if (ec == http::error::end_of_stream) {
-            // The client closed between requests: the normal end of a keep-alive connection.
-            c.stream.close();
-            co_return;
-        }
-        if (ec && !is_http_error(ec)) co_return;  // timeout (the stream closed itself), reset
-        if (ec) {
-            reply r;
-            if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-                r = text(http::status::request_header_fields_too_large,
-                         "request header too large\n");
-            } else if (ec == http::error::body_limit) {
-                r = text(http::status::payload_too_large, "request too large\n");
-            } else if (ec == http::error::partial_message) {
-                co_return;  // the client went away mid-request: nobody to answer
-            } else {
-                r = text(http::status::bad_request, "malformed request\n");
-            }
-            // The rest of the stream cannot be trusted to start at a request: answer and close.
-            co_await send(s, c, r, 11, false, false);
-            if (!s.stopped) co_await close_gracefully(s, c);
-            co_return;
-        }
-        const request& req = parser.get();
-        const bool keep_alive = req.keep_alive() && served + 1 < max_requests_per_connection;
-        const reply r = s.handle(req);
-        const auto write_error =
-            co_await send(s, c, r, req.version(), keep_alive, req.method() == http::verb::head);
-        if (s.stopped || write_error) co_return;
-        if (!keep_alive) {
-            co_await close_gracefully(s, c);
-            co_return;
-        }
-    }
-}
-
-void log_failure(std::string_view what, const std::exception_ptr& e) {
-    if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        log::error(what, {{"error", ex.what()}});
-    } catch (...) {
-        log::error(what, {{"error", "unknown exception"}});
-    }
-}
-
-void server_state::spawn(tcp::socket socket) {
-    auto c = std::make_shared<connection>(std::move(socket));
-    c->id = next_id++;
-    connections.emplace(c->id, c.get());
-    // The handler owns the connection and the state until the coroutine ends: stop() and the
-    // server's destructor only close sockets, they never free what a suspended coroutine uses.
-    asio::co_spawn(executor, serve(*this, *c),
-                   [self = shared_from_this(), c](const std::exception_ptr& e) {
-                       self->connections.erase(c->id);
-                       log_failure("status listener: connection failed", e);
-                   });
-}
-
-asio::awaitable<void> accept_loop(server_state& s) {
-    while (!s.stopped) {
-        auto [ec, socket] = co_await s.acceptor.async_accept(use_tuple);
-        if (s.stopped) co_return;
-        if (ec) {
-            if (ec == asio::error::operation_aborted) co_return;
-            // Out of file descriptors, typically: wait instead of spinning on the error.
-            log::warning("status listener: accept failed", {{"error", ec.message()}});
-            asio::steady_timer pause(s.executor, 100ms);
-            co_await pause.async_wait(use_tuple);
-            continue;
-        }
-        if (s.connections.size() >= max_connections) {
-            beast::error_code ignored;
-            socket.close(ignored);
-            continue;
-        }
-        s.spawn(std::move(socket));
-    }
-}
-
 }  // namespace
 
 struct status_server::impl {
-    std::shared_ptr<server_state> state;
+    impl(asio::any_io_executor executor, status_options options, metrics& m, store& db,
+         std::function<std::chrono::system_clock::time_point()> clock)
+        : state(std::move(options), m, db, std::move(clock)),
+          listener(std::move(executor),
+                   listener_options{"the status listener", state.options.listen,
+                                    state.options.max_request_bytes, state.options.timeout},
+                   [this](const request& req) { return state.handle(req); }) {}
+
+    server_state state;
+    http_listener listener;
 };
 
 status_server::status_server(boost::asio::any_io_executor executor, status_options options,
                              metrics& m, store& db,
                              std::function<std::chrono::system_clock::time_point()> clock)
-    : impl_(std::make_unique<impl>()) {
-    impl_->state = std::make_shared<server_state>(std::move(executor), std::move(options), m, db,
-                                                  std::move(clock));
-}
+    : impl_(std::make_unique<impl>(std::move(executor), std::move(options), m, db,
+                                   std::move(clock))) {}
 
 status_server::~status_server() {
     stop();
 }
 
 boost::system::result<void, std::string> status_server::start() {
-    server_state& s = *impl_->state;
-    if (s.acceptor.is_open() || s.stopped) return fail("the status listener was already started");
-    const auto parsed = parse_listen(s.options.listen);
-    if (!parsed) return fail(parsed.error());
-    if (s.options.timeout <= std::chrono::milliseconds::zero() || s.options.max_request_bytes == 0)
-        return fail("the status listener needs a positive timeout and request size limit");
-    if (s.options.token && s.options.token->empty())
+    const status_options& o = impl_->state.options;
+    if (o.token && o.token->empty())
         return fail("the status token is empty: put a secret in status.token_file");
-    if (!is_loopback(parsed->address) && !s.options.token) {
-        return fail("the status listener on " + s.options.listen +
+    const auto parsed = parse_listen("the status listen address", o.listen);
+    if (!parsed) return fail(parsed.error());
+    if (!is_loopback(parsed->address) && !o.token) {
+        return fail("the status listener on " + o.listen +
                     " is not loopback: set status.token_file");
     }
-    const tcp::endpoint endpoint(parsed->address, parsed->port);
-    boost::system::error_code ec;
-    const auto failed = [&](std::string_view step) {
-        boost::system::error_code ignored;
-        s.acceptor.close(ignored);
-        return fail("the status listener cannot " + std::string(step) + " " + s.options.listen +
-                    ": " + ec.message());
-    };
-    if (s.acceptor.open(endpoint.protocol(), ec)) return failed("open a socket for");
-    // A restarted daemon must not wait for the old connections' TIME_WAIT to end.
-    if (s.acceptor.set_option(asio::socket_base::reuse_address(true), ec)) return failed("set up");
-    if (s.acceptor.bind(endpoint, ec)) return failed("bind to");
-    if (s.acceptor.listen(asio::socket_base::max_listen_connections, ec))
-        return failed("listen on");
-    s.port = s.acceptor.local_endpoint(ec).port();
-    // The handler's `self` keeps the state, acceptor included, alive until the loop has ended.
-    asio::co_spawn(s.executor, accept_loop(s), [self = impl_->state](const std::exception_ptr& e) {
-        log_failure("status listener: accepting failed", e);
-    });
-    return {};
+    return impl_->listener.start();
 }
 
 void status_server::stop() {
-    server_state& s = *impl_->state;
-    if (s.stopped) return;
-    s.stopped = true;
-    boost::system::error_code ignored;
-    s.acceptor.close(ignored);
-    // Pending operations complete with operation_aborted; the coroutines see `stopped` and end.
-    for (const auto& [id, c] : s.connections) c->stream.close();
+    impl_->listener.stop();
 }
 
 unsigned short status_server::port() const {
-    return impl_->state->port;
+    return impl_->listener.port();
 }
 
 }  // namespace agendad::daemon
