@@ -28,14 +28,14 @@ struct radicale_options {
     // name → password, in a plain htpasswd file (Radicale 3.1.8 reads plain without bcrypt).
     std::map<std::string, std::string> users{{"alice", "alice-password"}};
     bool tls = false;  // HTTPS with a certificate for 127.0.0.1 and localhost from the test CA
-    // Serves Radicale through waitress (python3-waitress), a WSGI server with HTTP/1.1
-    // keep-alive, as production deployments put Radicale behind one, instead of Radicale's
-    // built-in HTTP/1.0 server (a new connection per request). Plain HTTP only.
-    bool keep_alive = false;
     // Issues the certificate; must outlive the radicale. Null: a CA of its own (see ca_file()).
     const test_ca* ca = nullptr;
     std::uint16_t port = 0;  // 0: a free port, chosen by the first start() and kept for restarts
     std::chrono::milliseconds start_timeout{std::chrono::seconds{10}};
+    // Serves Radicale through waitress (python3-waitress), a WSGI server with HTTP/1.1
+    // keep-alive, as production deployments put Radicale behind one, instead of Radicale's
+    // built-in HTTP/1.0 server (a new connection per request). Plain HTTP only.
+    bool keep_alive = false;
 };
 
 struct dav_response {
