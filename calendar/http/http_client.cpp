@@ -38,6 +38,15 @@
 namespace agendad::calendar::http {
 namespace {
 
+// Methods that may be sent twice with the effect of once (RFC 9110 §9.2.2; WebDAV's PROPFIND and
+// REPORT only read).
+bool is_idempotent(std::string_view method) {
+    for (std::string_view m : {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PROPFIND", "REPORT"}) {
+        if (method == m) return true;
+    }
+    return false;
+}
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -687,9 +696,12 @@ boost::asio::awaitable<result<response>> client::send(const url& base, const req
         c.reset();
         // A kept-alive connection that failed before any byte of an answer: the server dropped it
         // as the request went out (idle timeout races), so the request goes again, once, on a new
-        // connection. Once a response byte arrived the server may have acted on the request: that
-        // is an error to report, never a reason to send it twice.
-        if (reused && !out.any_response && out.err.kind != failure::timeout) {
+        // connection. Only an idempotent request, though (RFC 9110 §9.2.2): the server may have
+        // received a POST (a Graph decline) before the connection broke. Once a response byte
+        // arrived the server may have acted on any request: that is an error to report, never a
+        // reason to send it twice.
+        if (reused && !out.any_response && out.err.kind != failure::timeout &&
+            is_idempotent(r.method)) {
             continue;
         }
         co_return std::move(out.err);

@@ -83,7 +83,8 @@ using result = boost::system::result<T, error>;
 
 // One client per source (creating one loads the trust store). Connections are kept alive and
 // reused per origin when the server allows it; a connection that failed is never reused, and a
-// reused one that fails before any byte of the response is retried once on a fresh connection.
+// reused one that fails before any byte of the response is retried once on a fresh connection
+// (idempotent methods only: a POST is never sent twice).
 // Not thread-safe: use it from one thread (or strand), and keep it alive until its sends finish.
 class client {
 public:
