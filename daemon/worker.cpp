@@ -663,6 +663,7 @@ asio::awaitable<void> mailbox_worker::run(bool once) {
     timer_ = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor);
     std::mt19937 jitter(std::random_device{}());
     while (!stopping_) {
+        wake_requested_ = false;
         const pass_report r = co_await pass();
         log::debug("pass", {{"mailbox", address()},
                             {"synced", r.synced ? "yes" : "no"},
@@ -679,9 +680,16 @@ asio::awaitable<void> mailbox_worker::run(bool once) {
             delay +=
                 std::chrono::seconds{jitter() % (static_cast<unsigned>(delay.count()) / 4 + 1)};
         }
+        // A wake during the pass asks for another one at once (unless the source is failing).
+        if (wake_requested_ && failures_ == 0) continue;
         timer_->expires_after(delay);
         co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
     }
+}
+
+void mailbox_worker::wake() {
+    wake_requested_ = true;
+    if (timer_ && failures_ == 0) timer_->cancel();
 }
 
 }  // namespace agendad::daemon

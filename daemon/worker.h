@@ -63,6 +63,9 @@ class mailbox_worker {
     boost::asio::awaitable<void> run(bool once);
     // Ends run() after the pass under way; safe to call from a signal handler's completion.
     void stop();
+    // Asks for a pass now (a change notification said the calendar changed), or right after the
+    // one under way. While the source is failing the backoff stands.
+    void wake();
     bool stopping() const { return stopping_; }
 
   private:
@@ -112,6 +115,7 @@ class mailbox_worker {
     // the journal queries until the calendar changes.
     bool follow_ups_idle_ = false;
     bool unfinished_idle_ = false;
+    bool wake_requested_ = false;
     int failures_ = 0;
 };
 
