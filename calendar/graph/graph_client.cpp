@@ -156,6 +156,17 @@ std::pair<std::string, std::string> split_doing(const std::string& doing) {
     return {doing.substr(0, at), doing.substr(at + 2)};
 }
 
+// The token provider reports a throttled token request's Retry-After in its message
+// ("token endpoint answered 429 to ... (Retry-After: 5)"); nullopt when it has none.
+std::optional<seconds> token_retry_after(std::string_view message) {
+    constexpr std::string_view tag = "(Retry-After: ";
+    const auto at = message.rfind(tag);
+    if (at == std::string_view::npos || !message.ends_with(')')) return std::nullopt;
+    const std::string_view value =
+        message.substr(at + tag.size(), message.size() - 1 - (at + tag.size()));
+    return parse_retry_after(value, std::chrono::system_clock::now());
+}
+
 bool idempotent(std::string_view method) {
     return iequals(method, "GET") || iequals(method, "HEAD") || iequals(method, "OPTIONS") ||
            iequals(method, "PUT") || iequals(method, "DELETE");
@@ -296,101 +307,116 @@ boost::asio::awaitable<source_result<graph_client::answer>> graph_client::send(
     for (;;) {
         ++attempts;
         const source_result<std::string> token = co_await s.tokens->token();
-        if (!token) {
-            co_return failure(token.error().kind, doing + ": " + token.error().message);
-        }
-
-        http::request req;
-        req.method = method;
-        req.target = where->target;
-        req.headers.push_back({"Authorization", "Bearer " + *token});
-        req.headers.push_back({"Accept", "application/json"});
-        req.headers.push_back({"Prefer", "outlook.timezone=\"UTC\""});
-        if (!body.empty()) req.headers.push_back({"Content-Type", "application/json"});
-        const std::string client_request_id = s.guid();
-        req.headers.push_back({"client-request-id", client_request_id});
-        req.headers.push_back({"return-client-request-id", "true"});
-        req.body = body;
-
-        std::optional<http::result<http::response>> got;
-        {
-            // Waiting for a slot is not being in flight; the slots are let go before any wait
-            // for a retry. The mailbox's first, then the global one: a request waiting for its
-            // mailbox never holds a global slot that other mailboxes could use.
-            gate& own = s.mailbox_gate(mailbox);
-            co_await own.acquire();
-            held own_slot(own);
-            co_await s.global.acquire();
-            held global_slot(s.global);
-            ++s.sent;
-            auto r = co_await s.http->send(*where, req);
-            got.emplace(std::move(r));
-        }
-
         std::optional<milliseconds> wait;
-        if (!*got) {
-            const http::error& e = got->error();
-            if (e.kind == http::failure::tls) {
-                // A certificate that does not verify needs an admin, not a retry.
-                co_return failure(source_failure::denied, doing + ": " + e.message);
+        if (!token) {
+            // A refused or misconfigured app fails at once; an unwell or throttling token
+            // endpoint is waited for as Graph is, holding no slot meanwhile.
+            if (token.error().kind != source_failure::transient) {
+                co_return failure(token.error().kind, doing + ": " + token.error().message);
             }
-            if (e.kind == http::failure::too_large) {
-                co_return failure(source_failure::invalid, doing + ": " + e.message);
-            }
-            const bool not_sent =
-                e.kind == http::failure::resolve || e.kind == http::failure::connect;
-            if (!safe_to_repeat && !not_sent) {
-                // The request may have reached Graph and taken effect: sending it again could
-                // answer twice. The daemon asks state() before it tries again.
-                co_return failure(source_failure::transient,
-                                  doing + ": " + e.message +
-                                      " (the request may have reached Graph; whether it took "
-                                      "effect is checked before it is tried again)");
-            }
-            last = e.message;
-        } else {
-            http::response& r = **got;
-            answer a;
-            a.status = r.status;
-            a.body = std::move(r.body);
-            if (const auto id = r.find("request-id")) {
-                a.request_id = std::string(*id);
-            } else {
-                a.request_id = client_request_id;
-            }
-
-            if (r.status == 401) {
-                if (!new_token_tried) {
-                    // The token was refused (revoked, expired early): one new token, once.
-                    new_token_tried = true;
-                    s.tokens->invalidate(*token);
-                    --attempts;
-                    continue;
+            last = token.error().message;
+            if (const auto after = token_retry_after(token.error().message)) {
+                if (*after > s.limits.max_wait) {
+                    co_return failure(source_failure::transient,
+                                      doing + ": " + token.error().message + ", longer than the " +
+                                          std::to_string(s.limits.max_wait.count()) +
+                                          " s agendad waits; trying again later");
                 }
-                co_return graph_failure(a, doing);
+                wait = std::chrono::duration_cast<milliseconds>(*after);
             }
-            // 504 to a POST: the gateway gave up waiting, Graph may have acted; not repeated.
-            const bool retry_later =
-                r.status == 429 || r.status == 503 || (r.status == 504 && safe_to_repeat);
-            if (!retry_later) co_return a;
+        } else {
+            http::request req;
+            req.method = method;
+            req.target = where->target;
+            req.headers.push_back({"Authorization", "Bearer " + *token});
+            req.headers.push_back({"Accept", "application/json"});
+            req.headers.push_back({"Prefer", "outlook.timezone=\"UTC\""});
+            if (!body.empty()) req.headers.push_back({"Content-Type", "application/json"});
+            const std::string client_request_id = s.guid();
+            req.headers.push_back({"client-request-id", client_request_id});
+            req.headers.push_back({"return-client-request-id", "true"});
+            req.body = body;
 
-            ++s.throttled;
-            ++throttles;
-            std::string said = "HTTP " + std::to_string(r.status);
-            if (const auto e = parse_error(a.body); e && !e->code.empty()) said += " " + e->code;
-            last = said + ", request-id " + a.request_id;
-            if (const auto header = r.find("Retry-After")) {
-                if (const auto after =
-                        parse_retry_after(*header, std::chrono::system_clock::now())) {
-                    if (*after > s.limits.max_wait) {
-                        co_return failure(source_failure::transient,
-                                          doing + ": Graph asks to wait " +
-                                              std::to_string(after->count()) + " s (Retry-After, " +
-                                              said + "), longer than the " +
-                                              std::to_string(s.limits.max_wait.count()) +
-                                              " s agendad waits; trying again later");
+            std::optional<http::result<http::response>> got;
+            {
+                // Waiting for a slot is not being in flight; the slots are let go before any wait
+                // for a retry. The mailbox's first, then the global one: a request waiting for its
+                // mailbox never holds a global slot that other mailboxes could use.
+                gate& own = s.mailbox_gate(mailbox);
+                co_await own.acquire();
+                held own_slot(own);
+                co_await s.global.acquire();
+                held global_slot(s.global);
+                ++s.sent;
+                auto r = co_await s.http->send(*where, req);
+                got.emplace(std::move(r));
+            }
+
+            if (!*got) {
+                const http::error& e = got->error();
+                if (e.kind == http::failure::tls) {
+                    // A certificate that does not verify needs an admin, not a retry.
+                    co_return failure(source_failure::denied, doing + ": " + e.message);
+                }
+                if (e.kind == http::failure::too_large) {
+                    co_return failure(source_failure::invalid, doing + ": " + e.message);
+                }
+                const bool not_sent =
+                    e.kind == http::failure::resolve || e.kind == http::failure::connect;
+                if (!safe_to_repeat && !not_sent) {
+                    // The request may have reached Graph and taken effect: sending it again could
+                    // answer twice. The daemon asks state() before it tries again.
+                    co_return failure(source_failure::transient,
+                                      doing + ": " + e.message +
+                                          " (the request may have reached Graph; whether it took "
+                                          "effect is checked before it is tried again)");
+                }
+                last = e.message;
+            } else {
+                http::response& r = **got;
+                answer a;
+                a.status = r.status;
+                a.body = std::move(r.body);
+                if (const auto id = r.find("request-id")) {
+                    a.request_id = std::string(*id);
+                } else {
+                    a.request_id = client_request_id;
+                }
+
+                if (r.status == 401) {
+                    if (!new_token_tried) {
+                        // The token was refused (revoked, expired early): one new token, once.
+                        new_token_tried = true;
+                        s.tokens->invalidate(*token);
+                        --attempts;
+                        continue;
                     }
-                    wait = std::chrono::duration_cast<milliseconds>(*after);
+                    co_return graph_failure(a, doing);
+                }
+                // 504 to a POST: the gateway gave up waiting, Graph may have acted; not repeated.
+                const bool retry_later =
+                    r.status == 429 || r.status == 503 || (r.status == 504 && safe_to_repeat);
+                if (!retry_later) co_return a;
+
+                ++s.throttled;
+                ++throttles;
+                std::string said = "HTTP " + std::to_string(r.status);
+                if (const auto e = parse_error(a.body); e && !e->code.empty())
+                    said += " " + e->code;
+                last = said + ", request-id " + a.request_id;
+                if (const auto header = r.find("Retry-After")) {
+                    if (const auto after =
+                            parse_retry_after(*header, std::chrono::system_clock::now())) {
+                        if (*after > s.limits.max_wait) {
+                            co_return failure(
+                                source_failure::transient,
+                                doing + ": Graph asks to wait " + std::to_string(after->count()) +
+                                    " s (Retry-After, " + said + "), longer than the " +
+                                    std::to_string(s.limits.max_wait.count()) +
+                                    " s agendad waits; trying again later");
+                        }
+                        wait = std::chrono::duration_cast<milliseconds>(*after);
+                    }
                 }
             }
         }

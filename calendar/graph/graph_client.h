@@ -2,7 +2,9 @@
 // provider, and Microsoft's throttling rules kept (https://learn.microsoft.com/graph/throttling):
 // at most `per_mailbox` requests in flight per mailbox and `global` in all; 429, 503 and 504
 // wait for Retry-After (or an exponential backoff with jitter when it is absent) and try again;
-// a 401 fetches a new token once and tries again. Everything else is the caller's to judge.
+// a 401 fetches a new token once and tries again; a token request that fails transiently (the
+// token endpoint's 429/5xx, network trouble) is tried again by the same rules (its Retry-After
+// when the provider reports one). Everything else is the caller's to judge.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -261,6 +261,69 @@ TEST_F(graph_client_test, a_token_refused_twice_is_denied) {
     EXPECT_EQ(count(get, "/events/"), 2);
 }
 
+TEST_F(graph_client_test, a_throttled_token_endpoint_is_waited_for_as_graph_is) {
+    auto client = make();
+    graph_.fail_next("/oauth2/v2.0/token", fault_of(503, 1s), 2);
+    const std::string target = event_path();
+    const std::string doing = "mailbox " + dana + ": reading an event";
+    const auto started = std::chrono::steady_clock::now();
+    auto got = run(client->send(dana, get, target, no_body, doing));
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(got->status, 200);
+    EXPECT_GE(took, 1s);
+    EXPECT_EQ(count(post, "/oauth2/v2.0/token"), 3);
+    EXPECT_EQ(graph_.tokens_issued(), 1);
+    EXPECT_EQ(count(get, "/events/"), 1);
+    EXPECT_EQ(client->requests_sent(), 1);
+}
+
+TEST_F(graph_client_test, a_token_endpoint_without_retry_after_gets_the_backoff) {
+    throttling limits = fast_limits();
+    limits.max_attempts = 3;
+    auto client = make(limits);
+    graph_.fail_next("/oauth2/v2.0/token", fault_of(429), 10);
+    const std::string target = event_path();
+    const std::string doing = "mailbox " + dana + ": the delta round";
+    const auto started = std::chrono::steady_clock::now();
+    auto got = run(client->send(dana, get, target, no_body, doing));
+    ASSERT_FALSE(got);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    EXPECT_EQ(got.error().kind, source_failure::transient);
+    EXPECT_THAT(got.error().message, HasSubstr("failed 3 times"));
+    EXPECT_THAT(got.error().message, HasSubstr("token endpoint answered 429"));
+    EXPECT_EQ(count(post, "/oauth2/v2.0/token"), 3);
+    EXPECT_EQ(count(get, "/events/"), 0);
+}
+
+TEST_F(graph_client_test, a_token_endpoint_retry_after_longer_than_max_wait_fails_at_once) {
+    throttling limits = fast_limits();
+    limits.max_wait = 60s;
+    auto client = make(limits);
+    graph_.fail_next("/oauth2/v2.0/token", fault_of(429, 3600s));
+    const std::string target = event_path();
+    const std::string doing = "mailbox " + dana + ": reading an event";
+    auto got = run(client->send(dana, get, target, no_body, doing));
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error().kind, source_failure::transient);
+    EXPECT_THAT(got.error().message, HasSubstr("3600"));
+    EXPECT_EQ(count(post, "/oauth2/v2.0/token"), 1);
+}
+
+TEST_F(graph_client_test, a_refused_app_fails_at_once) {
+    auto client = make();
+    const std::string body =
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})";
+    graph_.fail_next("/oauth2/v2.0/token", fault_of(401, {}, 0ms, body), 5);
+    const std::string target = event_path();
+    const std::string doing = "mailbox " + dana + ": reading an event";
+    auto got = run(client->send(dana, get, target, no_body, doing));
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error().kind, source_failure::denied);
+    EXPECT_THAT(got.error().message, HasSubstr("AADSTS7000215"));
+    EXPECT_EQ(count(post, "/oauth2/v2.0/token"), 1);
+}
+
 TEST_F(graph_client_test, the_token_never_goes_to_another_origin) {
     auto client = make();
     const std::string doing = "mailbox " + dana + ": the delta round";
