@@ -768,6 +768,24 @@ class event_reader {
         return c;
     }
 
+    // A start given in UTC (as "Prefer: outlook.timezone" asks for) is quoted in replies as
+    // the organizer wrote it: the wall-clock time in originalStartTimeZone (Windows or IANA
+    // name), labelled with that name as written, as the iCalendar parser gives it. An absent,
+    // unknown or custom zone keeps the UTC wall clock.
+    void organizer_wall_clock(const json::object& o) {
+        invitation& inv = ev_.inv;
+        const auto name = text(o, "originalStartTimeZone", "originalStartTimeZone", level::warning);
+        if (!name) return;
+        const std::string written = trim(*name);
+        const zone_choice zone = resolve_zone(written);
+        if (!zone.known || !zone.zone) return;
+        const icaltimetype t = icaltime_from_timet_with_zone(
+            static_cast<time_t>(inv.start.time_since_epoch().count()), 0, zone.zone);
+        icalerror_clear_errno();
+        if (icaltime_is_null_time(t) || t.year < first_year || t.year > last_year) return;
+        inv.start_local = local_start{t.year, t.month, t.day, t.hour, t.minute, written};
+    }
+
     void read_times(const json::object& o, bool instance) {
         invitation& inv = ev_.inv;
         if (auto b = flag(o, "isAllDay", "isAllDay")) inv.all_day = *b;
@@ -790,6 +808,7 @@ class event_reader {
             inv.start = start->utc;
             inv.start_local = local_start{start->local.year, start->local.month,  start->local.day,
                                           start->local.hour, start->local.minute, start->zone_name};
+            if (start->zone.known && !start->zone.zone) organizer_wall_clock(o);
         }
 
         if (auto end = read_time(o, "end")) {

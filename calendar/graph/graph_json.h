@@ -43,7 +43,9 @@ struct event {
     // and the policy, which reads `attendees`, still sees an invitation through a group),
     // subject, body (HTML converted to text; bodyPreview when there is none), location,
     // start/end in UTC (dateTime + Windows or IANA timeZone; an unknown zone is taken as UTC
-    // with a warning; all-day events are dates, as in iCalendar), isAllDay, recurrence
+    // with a warning; all-day events are dates, as in iCalendar; start_local is the wall clock
+    // as written, or, for a start given in UTC, the wall clock in originalStartTimeZone named as
+    // written when that zone is known, as the organizer sees it), isAllDay, recurrence
     // (pattern + range → recurrence_info with an RRULE-style rule in libical's order, e.g.
     // "FREQ=WEEKLY;UNTIL=20171231;BYDAY=MO"), showAs free → transparent, hasAttachments,
     // source.item_id = id, source.change_key = changeKey (else the @odata.etag's value),

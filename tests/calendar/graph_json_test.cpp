@@ -675,6 +675,25 @@ TEST_P(same_meeting_test, graph_and_icalendar_give_equal_invitations) {
     EXPECT_EQ(a.start_local.hour, b.start_local.hour);
     EXPECT_EQ(a.start_local.minute, b.start_local.minute);
     EXPECT_EQ(a.start_local.zone, b.start_local.zone);
+    {
+        // The same meeting as agendad asks for it (Prefer: outlook.timezone="UTC"): the times in
+        // UTC, the organizer's zone in originalStartTimeZone. Replies quote the same wall clock.
+        fields in_utc = f;
+        in_utc.set("start", time_json("2026-11-24T18:00:00.0000000", "UTC"))
+            .set("end", time_json("2026-11-24T18:30:00.0000000", "UTC"))
+            .set("originalStartTimeZone", R"("Pacific Standard Time")")
+            .set("originalEndTimeZone", R"("Pacific Standard Time")");
+        const event u = must_parse(in_utc.json());
+        ASSERT_THAT(u.problems, IsEmpty()) << messages(u.problems);
+        EXPECT_EQ(utc(u.inv.start), utc(b.start));
+        EXPECT_EQ(utc(u.inv.end), utc(b.end));
+        EXPECT_EQ(u.inv.start_local.year, b.start_local.year);
+        EXPECT_EQ(u.inv.start_local.month, b.start_local.month);
+        EXPECT_EQ(u.inv.start_local.day, b.start_local.day);
+        EXPECT_EQ(u.inv.start_local.hour, b.start_local.hour);
+        EXPECT_EQ(u.inv.start_local.minute, b.start_local.minute);
+        EXPECT_EQ(u.inv.start_local.zone, b.start_local.zone);
+    }
     EXPECT_EQ(a.status, b.status);
     EXPECT_EQ(a.recurrence.kind, b.recurrence.kind);
     EXPECT_EQ(a.recurrence.frequency, b.recurrence.frequency);
@@ -1070,6 +1089,81 @@ INSTANTIATE_TEST_SUITE_P(
         zone_case{"localtime_is_no_zone", "2026-11-24T10:00:00", "localtime",
                   "2026-11-24T10:00:00Z", true}),
     [](const auto& param_info) { return param_info.param.name; });
+
+struct organizer_zone_case {
+    std::string name;
+    std::string start_utc;      // start.dateTime, timeZone UTC
+    std::string original_zone;  // raw JSON for originalStartTimeZone; empty: left out
+    int day = 0, hour = 0, minute = 0;
+    std::string zone;  // expected start_local.zone
+};
+
+class organizer_zone : public ::testing::TestWithParam<organizer_zone_case> {};
+
+TEST_P(organizer_zone, a_utc_start_is_quoted_in_the_organizers_zone) {
+    const organizer_zone_case& c = GetParam();
+    fields f = meeting();
+    f.set("start", time_json(c.start_utc, "UTC"))
+        .set("end", time_json("2026-11-25T01:00:00.0000000", "UTC"));
+    if (!c.original_zone.empty()) {
+        f.set("originalStartTimeZone", c.original_zone).set("originalEndTimeZone", c.original_zone);
+    }
+    const event e = must_parse(f.json());
+    ASSERT_THAT(e.problems, IsEmpty()) << messages(e.problems);
+    EXPECT_EQ(utc(e.inv.start), c.start_utc.substr(0, 19) + "Z");  // the instant is unchanged
+    EXPECT_EQ(utc(e.inv.end), "2026-11-25T01:00:00Z");
+    EXPECT_EQ(e.inv.start_local.year, 2026);
+    EXPECT_EQ(e.inv.start_local.month, 11);
+    EXPECT_EQ(e.inv.start_local.day, c.day);
+    EXPECT_EQ(e.inv.start_local.hour, c.hour);
+    EXPECT_EQ(e.inv.start_local.minute, c.minute);
+    EXPECT_EQ(e.inv.start_local.zone, c.zone);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    zones, organizer_zone,
+    ::testing::Values(
+        organizer_zone_case{"windows_name", "2026-11-25T00:00:00.0000000",
+                            R"("Pacific Standard Time")", 24, 16, 0, "Pacific Standard Time"},
+        organizer_zone_case{"iana_name", "2026-11-25T00:00:00.0000000", R"("Europe/Berlin")", 25, 1,
+                            0, "Europe/Berlin"},
+        organizer_zone_case{"half_hour_zone", "2026-11-24T04:30:00.0000000",
+                            R"("India Standard Time")", 24, 10, 0, "India Standard Time"},
+        organizer_zone_case{"unknown_name_keeps_utc", "2026-11-25T00:00:00.0000000",
+                            R"("Mars Standard Time")", 25, 0, 0, "UTC"},
+        organizer_zone_case{"custom_zone_keeps_utc", "2026-11-25T00:00:00.0000000",
+                            R"("tzone://Microsoft/Custom")", 25, 0, 0, "UTC"},
+        organizer_zone_case{"utc_organizer_keeps_utc", "2026-11-25T00:00:00.0000000", R"("UTC")",
+                            25, 0, 0, "UTC"},
+        organizer_zone_case{"absent_keeps_utc", "2026-11-25T00:00:00.0000000", "", 25, 0, 0, "UTC"},
+        organizer_zone_case{"null_keeps_utc", "2026-11-25T00:00:00.0000000", "null", 25, 0, 0,
+                            "UTC"},
+        organizer_zone_case{"not_a_string_keeps_utc", "2026-11-25T00:00:00.0000000", "42", 25, 0, 0,
+                            "UTC"}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+TEST(time_zones, a_zone_given_in_start_is_not_overridden_by_original_start_time_zone) {
+    fields f = meeting();
+    f.set("originalStartTimeZone", R"("Tokyo Standard Time")");
+    const event e = must_parse(f.json());
+    ASSERT_THAT(e.problems, IsEmpty()) << messages(e.problems);
+    EXPECT_EQ(e.inv.start_local.hour, 10);
+    EXPECT_EQ(e.inv.start_local.zone, "Pacific Standard Time");
+}
+
+TEST(time_zones, an_all_day_event_in_utc_keeps_its_date) {
+    fields f = meeting();
+    f.set("isAllDay", "true")
+        .set("start", time_json("2026-11-24T00:00:00.0000000", "UTC"))
+        .set("end", time_json("2026-11-25T00:00:00.0000000", "UTC"))
+        .set("originalStartTimeZone", R"("Pacific Standard Time")");
+    const event e = must_parse(f.json());
+    ASSERT_THAT(e.problems, IsEmpty()) << messages(e.problems);
+    EXPECT_EQ(utc(e.inv.start), "2026-11-24T00:00:00Z");
+    EXPECT_EQ(e.inv.start_local.day, 24);
+    EXPECT_EQ(e.inv.start_local.hour, 0);
+    EXPECT_EQ(e.inv.start_local.zone, "");
+}
 
 TEST(time_zones, missing_time_zone_is_utc_with_a_warning) {
     fields f = meeting();
