@@ -40,6 +40,30 @@ std::string_view name_of(mailbox_mode m) {
     return m == mailbox_mode::enforce ? "enforce" : "dry-run";
 }
 
+std::string_view name_of(source_kind k) {
+    switch (k) {
+        case source_kind::folder:
+            return "folder";
+        case source_kind::caldav:
+            return "caldav";
+        case source_kind::graph:
+            return "graph";
+    }
+    return "folder";
+}
+
+std::chrono::seconds poll_interval(const source_config& s) {
+    switch (s.kind) {
+        case source_kind::folder:
+            return s.folder.poll;
+        case source_kind::caldav:
+            return s.caldav.poll;
+        case source_kind::graph:
+            return s.graph.poll;
+    }
+    return s.folder.poll;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -50,6 +74,8 @@ using detail::yaml_reader;
 constexpr std::string_view builtin_policy = "executive";
 // Secrets are passwords and tokens; anything larger is a wrong file, not a secret.
 constexpr std::size_t max_secret_size = 64 * 1024;
+// A certificate chain in PEM is a few KiB; this is generous.
+constexpr std::size_t max_certificate_size = 1024 * 1024;
 
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -120,16 +146,27 @@ std::optional<host_port> split_host_port(std::string_view s, std::string& error)
     return out;
 }
 
+// An Entra object id: 8-4-4-4-12 hexadecimal digits.
+bool is_guid(std::string_view s) {
+    if (s.size() != 36) return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+    }
+    return true;
+}
+
 // Checks an http(s) URL: the scheme, a valid host and port, no credentials in it, and http only
 // to a loopback host (plain http elsewhere would send the password in clear). Returns the
 // problem, or nothing. The URL is not repeated when it holds credentials.
-std::optional<std::string> url_problem(std::string_view url) {
+std::optional<std::string> url_problem(
+    std::string_view url, std::string_view credentials_hint = "use user and password_file") {
     // First, before any message quotes the URL: "user:password@" also without a scheme.
     const auto sep = url.find("://");
     const std::string_view rest = sep == std::string_view::npos ? url : url.substr(sep + 3);
     const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
     if (authority.find('@') != std::string_view::npos)
-        return "the URL must not contain a user name or password: use user and password_file";
+        return "the URL must not contain a user name or password: " + std::string(credentials_hint);
     if (url.find_first_of(" \t\r\n") != std::string_view::npos)
         return "'" + std::string(url) + "' is not a URL (it contains white space)";
     if (sep == std::string_view::npos)
@@ -499,40 +536,112 @@ class loader {
             });
     }
 
+    // The key node of `name` in mapping `node` (for a message about the key itself).
+    static YAML::Node key_of(const YAML::Node& node, std::string_view name) {
+        for (auto it = node.begin(); it != node.end(); ++it) {
+            if (it->first.IsScalar() && it->first.Scalar() == name) return it->first;
+        }
+        return node;
+    }
+
+    // expect_map, and for an unknown key that a known one extends ("poll" for "poll_seconds",
+    // "client_secret" for "client_secret_file") that one as the suggestion.
+    bool expect_keys(const YAML::Node& node, std::string_view what,
+                     std::initializer_list<std::string_view> known) {
+        const std::size_t before = r_.errors().size();
+        const bool is_map = r_.expect_map(node, what, known);
+        for (std::size_t i = before; i < r_.errors().size(); ++i) {
+            std::string& message = r_.errors()[i].message;
+            const std::string prefix = "unknown key '";
+            const auto list = message.find(" (known: ");
+            if (message.rfind(prefix, 0) != 0 || list == std::string::npos) continue;
+            const std::string name =
+                message.substr(prefix.size(), message.find('\'', prefix.size()) - prefix.size());
+            for (std::string_view k : known) {
+                if (!name.empty() && k.size() > name.size() && k.substr(0, name.size()) == name &&
+                    k[name.size()] == '_') {
+                    message.replace(list, std::string::npos,
+                                    " (did you mean '" + std::string(k) + "'?)");
+                    break;
+                }
+            }
+        }
+        return is_map;
+    }
+
     void read_source(const std::string& name, const YAML::Node& key, const YAML::Node& node) {
         const std::string what = "source '" + name + "'";
         const std::string field = "sources." + name + ".";
         if (!node.IsMap()) {
-            r_.error(node, what + " must be a mapping with kind: folder or caldav");
+            r_.error(node, what + " must be a mapping with kind: folder, caldav or graph");
             return;
         }
         source_config s;
         s.name = name;
-        s.line = position_of(key).first;
+        std::tie(s.line, s.column) = position_of(key);
         std::optional<std::size_t> kind;
-        if (!node["kind"]) {
-            r_.error(node, what + " needs a kind: folder or caldav");
+        // Other tools say type: where agendad says kind:; read on, so that one slip is one error.
+        const bool type_instead = !node["kind"] && node["type"];
+        if (type_instead) {
+            r_.error(key_of(node, "type"),
+                     what + ": write kind: instead of type: (kind: folder, caldav or graph)");
+            kind = choice(node["type"], field + "kind", {"folder", "caldav", "graph"});
+        } else if (!node["kind"]) {
+            r_.error(node, what + " needs a kind: folder, caldav or graph");
         } else {
-            kind = choice(node["kind"], field + "kind", {"folder", "caldav"});
+            kind = choice(node["kind"], field + "kind", {"folder", "caldav", "graph"});
         }
+        const std::string_view kind_key = type_instead ? "type" : "kind";
         if (!kind) {
             // Still report misspelt keys.
-            r_.expect_map(node, what,
-                          {"kind", "path", "outbox", "poll_seconds", "url", "user", "password_file",
-                           "ca_file", "smtp"});
+            expect_keys(node, what,
+                        {kind_key,
+                         "path",
+                         "outbox",
+                         "poll_seconds",
+                         "url",
+                         "user",
+                         "password_file",
+                         "ca_file",
+                         "smtp",
+                         "tenant",
+                         "client_id",
+                         "client_secret_file",
+                         "certificate_file",
+                         "private_key_file",
+                         "authority",
+                         "graph_url",
+                         "window_back_days",
+                         "window_ahead_days",
+                         "max_concurrent_requests",
+                         "per_mailbox_requests",
+                         "group_refresh_seconds",
+                         "notifications"});
             return;
         }
         s.kind = static_cast<source_kind>(*kind);
         source_kinds_[name] = s.kind;
         const std::size_t errors_before = r_.errors().size();
-        if (s.kind == source_kind::folder) {
-            r_.expect_map(node, what, {"kind", "path", "outbox", "poll_seconds"});
-            read_folder(field, what, node, s.folder);
-        } else {
-            r_.expect_map(
-                node, what,
-                {"kind", "url", "user", "password_file", "poll_seconds", "ca_file", "smtp"});
-            read_caldav(field, what, node, s.caldav);
+        switch (s.kind) {
+            case source_kind::folder:
+                expect_keys(node, what, {kind_key, "path", "outbox", "poll_seconds"});
+                read_folder(field, what, node, s.folder);
+                break;
+            case source_kind::caldav:
+                expect_keys(
+                    node, what,
+                    {kind_key, "url", "user", "password_file", "poll_seconds", "ca_file", "smtp"});
+                read_caldav(field, what, node, s.caldav);
+                break;
+            case source_kind::graph:
+                expect_keys(
+                    node, what,
+                    {kind_key, "tenant", "client_id", "client_secret_file", "certificate_file",
+                     "private_key_file", "authority", "graph_url", "ca_file", "poll_seconds",
+                     "window_back_days", "window_ahead_days", "max_concurrent_requests",
+                     "per_mailbox_requests", "group_refresh_seconds", "notifications"});
+                read_graph(name, field, what, node, s.graph);
+                break;
         }
         if (r_.errors().size() == errors_before) c_.sources.emplace(name, std::move(s));
     }
@@ -605,6 +714,284 @@ class loader {
         }
     }
 
+    // An https URL (http only to loopback, for tests and local proxies) without query or
+    // fragment, its trailing slashes dropped.
+    std::optional<std::string> base_url(const YAML::Node& node, const std::string& what) {
+        auto u = r_.string(node, what);
+        if (!u) return std::nullopt;
+        if (auto problem = url_problem(*u, "the app's credentials go in their own files")) {
+            r_.error(node, what + ": " + *problem);
+            return std::nullopt;
+        }
+        if (u->find_first_of("?#") != std::string::npos) {
+            r_.error(node, what + ": '" + *u + "' must not have a query or fragment");
+            return std::nullopt;
+        }
+        std::string out = *u;
+        while (!out.empty() && out.back() == '/') out.pop_back();
+        return out;
+    }
+
+    void read_graph(const std::string& source_name, const std::string& field,
+                    const std::string& what, const YAML::Node& node, graph_source& g) {
+        if (!node["tenant"]) {
+            r_.error(node, what +
+                               " needs a tenant: the directory (tenant) id of the app "
+                               "registration, or a verified domain such as contoso.com");
+        } else if (auto t = r_.string(node["tenant"], field + "tenant")) {
+            const std::string lowered = lower(*t);
+            if (lowered == "common" || lowered == "organizations" || lowered == "consumers") {
+                r_.error(node["tenant"], field + "tenant '" + *t +
+                                             "' cannot be used by a daemon (application "
+                                             "permissions need one directory): give the "
+                                             "directory (tenant) id");
+            } else if (valid_domain(lowered) &&
+                       std::all_of(lowered.begin(), lowered.end(),
+                                   [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+                g.tenant = *t;  // a GUID or a domain: the token endpoint tells which
+            } else {
+                r_.error(node["tenant"], field + "tenant '" + *t +
+                                             "' is neither a directory (tenant) id (a GUID) "
+                                             "nor a domain name");
+            }
+        }
+        if (!node["client_id"]) {
+            r_.error(node, what +
+                               " needs a client_id: the application (client) id of the app "
+                               "registration");
+        } else if (auto id = r_.string(node["client_id"], field + "client_id")) {
+            if (is_guid(*id))
+                g.client_id = *id;
+            else
+                r_.error(node["client_id"],
+                         field + "client_id '" + *id +
+                             "' is not an application (client) id: a GUID such as "
+                             "11111111-2222-3333-4444-555555555555, shown on the app "
+                             "registration's Overview page");
+        }
+        read_app_credentials(field, what, node, g);
+        if (node["authority"]) {
+            if (auto u = base_url(node["authority"], field + "authority")) g.authority = *u;
+        }
+        if (node["graph_url"]) {
+            if (auto u = base_url(node["graph_url"], field + "graph_url")) g.graph_url = *u;
+        }
+        if (node["ca_file"]) {
+            if (auto p = existing_file(node["ca_file"], field + "ca_file")) g.ca_file = *p;
+        }
+        if (auto v = integer(node["poll_seconds"], field + "poll_seconds", 1, 86400))
+            g.poll = std::chrono::seconds(*v);
+        if (auto v = integer(node["window_back_days"], field + "window_back_days", 0, 365))
+            g.window_back = std::chrono::days(*v);
+        if (auto v = integer(node["window_ahead_days"], field + "window_ahead_days", 1, 1825))
+            g.window_ahead = std::chrono::days(*v);
+        if (auto v = integer(node["max_concurrent_requests"], field + "max_concurrent_requests", 1,
+                             10000))
+            g.max_concurrent_requests = *v;
+        if (const YAML::Node per = node["per_mailbox_requests"]; per) {
+            // Exchange Online refuses a fifth concurrent request to one mailbox (429).
+            if (auto v = r_.integer(per, field + "per_mailbox_requests", 1, 4))
+                g.per_mailbox_requests = *v;
+        }
+        if (auto v =
+                integer(node["group_refresh_seconds"], field + "group_refresh_seconds", 1, 604800))
+            g.group_refresh = std::chrono::seconds(*v);
+        if (present(node["notifications"]))
+            g.notifications =
+                read_notifications(source_name, field + "notifications.", node["notifications"]);
+    }
+
+    // client_secret_file, or certificate_file with private_key_file: exactly one of the two.
+    void read_app_credentials(const std::string& field, const std::string& what,
+                              const YAML::Node& node, graph_source& g) {
+        const YAML::Node secret_node = node["client_secret_file"];
+        const YAML::Node cert_node = node["certificate_file"];
+        const YAML::Node key_node = node["private_key_file"];
+        if (!secret_node && !cert_node && !key_node) {
+            r_.error(node, what +
+                               " needs the app's credential: certificate_file and "
+                               "private_key_file (recommended), or client_secret_file");
+            return;
+        }
+        if (secret_node && (cert_node || key_node)) {
+            r_.error(secret_node, what +
+                                      " has both client_secret_file and a certificate: use one "
+                                      "of the two (a certificate is recommended)");
+            return;
+        }
+        if (secret_node) {
+            g.client_secret = secret_value(secret_node, field + "client_secret_file");
+            if (g.client_secret && is_guid(g.client_secret->value)) {
+                r_.warning(secret_node, field +
+                                            "client_secret_file holds a GUID: is it the "
+                                            "secret's ID rather than its Value? (Entra "
+                                            "shows the Value only once, when it is made)");
+            }
+            return;
+        }
+        if (!key_node) {
+            r_.error(cert_node, what + " has a certificate_file but no private_key_file");
+        } else if (!cert_node) {
+            r_.error(key_node, what + " has a private_key_file but no certificate_file");
+        }
+        if (cert_node) {
+            std::tie(g.certificate_line, g.certificate_column) = position_of(cert_node);
+            if (auto p = path_value(cert_node, field + "certificate_file")) {
+                std::string problem;
+                if (auto pem = read_certificate(*p, problem)) {
+                    g.certificate_file = *p;
+                    g.certificate_pem = std::move(*pem);
+                } else {
+                    r_.error(cert_node, field + "certificate_file: " + problem);
+                }
+            }
+        }
+        if (key_node) {
+            g.private_key = secret_value(key_node, field + "private_key_file");
+            if (g.private_key) {
+                const std::string& pem = g.private_key->value;
+                if (pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
+                    pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos) {
+                    r_.error(key_node, field + "private_key_file: " + g.private_key->file.string() +
+                                           " is encrypted: agendad needs the key without a "
+                                           "passphrase (openssl pkey -in KEY -out PLAIN), kept "
+                                           "chmod 600 or handed over as a systemd credential");
+                    g.private_key.reset();
+                } else if (pem.find("PRIVATE KEY-----") == std::string::npos) {
+                    r_.error(key_node, field + "private_key_file: " + g.private_key->file.string() +
+                                           " holds no PEM private key (-----BEGIN PRIVATE "
+                                           "KEY-----)");
+                    g.private_key.reset();
+                }
+            }
+        }
+    }
+
+    // A PEM certificate: public, so any mode will do, unless the file holds the private key too.
+    static std::optional<std::string> read_certificate(const fs::path& p, std::string& problem) {
+        if (auto why = unusable(p, false)) {
+            problem = *why;
+            return std::nullopt;
+        }
+        std::error_code ec;
+        const auto size = fs::file_size(p, ec);
+        if (!ec && size > max_certificate_size) {
+            problem = p.string() + " is too large for a certificate (over 1 MiB)";
+            return std::nullopt;
+        }
+        std::ifstream in(p, std::ios::binary);
+        std::ostringstream text;
+        if (in) text << in.rdbuf();
+        if (!in) {
+            problem = p.string() + " cannot be read (permissions?)";
+            return std::nullopt;
+        }
+        std::string pem = text.str();
+        if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+            problem = p.string() + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)";
+            return std::nullopt;
+        }
+        if (pem.find("PRIVATE KEY-----") != std::string::npos) {
+            // A combined file: the key's rules apply to it.
+            if (!read_secret_file(p, problem)) {
+                problem += " (it holds the private key too)";
+                return std::nullopt;
+            }
+        }
+        return pem;
+    }
+
+    std::optional<graph_notifications> read_notifications(const std::string& source_name,
+                                                          const std::string& field,
+                                                          const YAML::Node& node) {
+        const std::string what = field.substr(0, field.size() - 1);
+        if (!expect_keys(node, what, {"public_url", "listen", "client_state_file"}))
+            return std::nullopt;
+        graph_notifications n;
+        bool ok = true;
+        if (!node["public_url"]) {
+            r_.error(node, what +
+                               " needs a public_url: the https:// address Microsoft Graph "
+                               "posts change notifications to (forwarded to listen)");
+            ok = false;
+        } else if (auto u = r_.string(node["public_url"], field + "public_url")) {
+            auto problem = url_problem(*u, "Graph must be able to post to it");
+            if (!problem && lower(u->substr(0, 8)) != "https://")
+                problem = "'" + *u + "' must use https:// (Microsoft Graph posts only to https)";
+            if (problem) {
+                r_.error(node["public_url"], field + "public_url: " + *problem);
+                ok = false;
+            } else {
+                n.public_url = *u;
+            }
+        } else {
+            ok = false;
+        }
+        std::optional<host_port> bound;
+        const YAML::Node listen = node["listen"];
+        if (listen) {
+            if (listen.IsSequence()) {
+                r_.error(listen, field +
+                                     "listen must be a text value; quote IPv6 addresses, e.g. "
+                                     "\"[::1]:9188\"");
+                ok = false;
+            } else if (auto l = r_.string(listen, field + "listen")) {
+                std::string problem;
+                bound = split_host_port(*l, problem);
+                if (bound) {
+                    n.listen = *l;
+                } else {
+                    r_.error(listen, field + "listen " + problem);
+                    ok = false;
+                }
+            } else {
+                ok = false;
+            }
+        } else {
+            std::string unused;
+            bound = split_host_port(n.listen, unused);
+        }
+        if (bound) {
+            const YAML::Node at = listen ? listen : node;
+            std::string unused;
+            const auto status = split_host_port(c_.status_listen, unused);
+            const auto wildcard = [](const std::string& h) {
+                return h == "0.0.0.0" || h == "[::]" || h == "::";
+            };
+            const auto clash = [&](const host_port& other) {
+                return other.port == bound->port && (lower(other.host) == lower(bound->host) ||
+                                                     wildcard(other.host) || wildcard(bound->host));
+            };
+            if (!c_.status_listen.empty() && status && clash(*status)) {
+                r_.error(at, field + "listen " + n.listen +
+                                 " is the status listener's address (status.listen " +
+                                 c_.status_listen + "): give notifications a port of their own");
+                ok = false;
+            } else {
+                for (const auto& [other_name, other] : notification_listeners_) {
+                    if (!clash(other)) continue;
+                    r_.error(at, field + "listen " + n.listen + " is already used by source '" +
+                                     other_name + "': give each source a port of its own");
+                    ok = false;
+                    break;
+                }
+            }
+            if (ok) notification_listeners_.emplace_back(source_name, *bound);
+        }
+        if (const YAML::Node state = node["client_state_file"]; state) {
+            n.client_state = secret_value(state, field + "client_state_file");
+            if (n.client_state && n.client_state->value.size() > 128) {
+                r_.error(state, field + "client_state_file: " + n.client_state->file.string() +
+                                    " holds more than 128 characters, the most Graph accepts "
+                                    "as clientState");
+                n.client_state.reset();
+            }
+            if (!n.client_state) ok = false;
+        }
+        if (!ok) return std::nullopt;
+        return n;
+    }
+
     std::optional<smtp_settings> read_smtp(const std::string& field, const YAML::Node& node) {
         const std::string what = field.substr(0, field.size() - 1);
         if (!r_.expect_map(
@@ -655,28 +1042,49 @@ class loader {
 
     void read_mailbox(const YAML::Node& item, std::size_t index) {
         if (!r_.expect_map(item, "a mailbox",
-                           {"address", "source", "calendar", "org_domains", "policy", "mode",
-                            "agenda_deadline_hours", "max_declines_per_hour"}))
+                           {"address", "group", "source", "calendar", "org_domains", "policy",
+                            "mode", "agenda_deadline_hours", "max_declines_per_hour"}))
             return;
         const std::size_t errors_before = r_.errors().size();
         mailbox_config m;
-        m.line = position_of(item).first;
+        std::tie(m.line, m.column) = position_of(item);
         std::string what = "mailbox " + std::to_string(index);
-        if (!item["address"]) {
-            r_.error(item, "a mailbox needs an address: the calendar owner's e-mail address");
-        } else if (auto a = r_.string(item["address"], "address")) {
-            const std::string normal = calendar::normalize_address(*a);
-            if (!valid_address(normal)) {
-                r_.error(item["address"], "'" + *a + "' is not an e-mail address");
-            } else {
-                m.address = normal;
-                what = "mailbox '" + normal + "'";
-                const int line = position_of(item["address"]).first;
-                if (const auto [it, fresh] = addresses_.emplace(normal, line); !fresh) {
-                    r_.error(item["address"],
-                             "mailbox '" + normal + "' is already defined on line " +
-                                 std::to_string(it->second) + " (addresses are case-insensitive)");
+        const YAML::Node address = item["address"];
+        const YAML::Node group = item["group"];
+        if (address && group) {
+            r_.error(group,
+                     "a mailbox has an address or a group, not both: give the group an entry "
+                     "of its own");
+        } else if (!address && !group) {
+            r_.error(item,
+                     "a mailbox needs an address: the calendar owner's e-mail address (or, "
+                     "with a graph source, a group: an Entra group's object id)");
+        } else if (address) {
+            if (auto a = r_.string(address, "address")) {
+                const std::string normal = calendar::normalize_address(*a);
+                if (!valid_address(normal)) {
+                    r_.error(address, "'" + *a + "' is not an e-mail address");
+                } else {
+                    m.address = normal;
+                    what = "mailbox '" + normal + "'";
+                    const int line = position_of(address).first;
+                    if (const auto [it, fresh] = addresses_.emplace(normal, line); !fresh) {
+                        r_.error(address, "mailbox '" + normal + "' is already defined on line " +
+                                              std::to_string(it->second) +
+                                              " (addresses are case-insensitive)");
+                    }
                 }
+            }
+        } else if (auto g = r_.string(group, "group")) {
+            const std::string id = lower(*g);
+            if (!is_guid(id)) {
+                r_.error(group, "group '" + *g +
+                                    "' is not a group's object id: a GUID such as "
+                                    "1b2c3d4e-0000-4000-8000-123456789abc (Entra admin center → "
+                                    "Groups → the group → Object ID)");
+            } else {
+                m.group = id;
+                what = "group '" + id + "'";
             }
         }
 
@@ -700,6 +1108,18 @@ class loader {
             }
         }
 
+        if (!m.group.empty() && kind && *kind != source_kind::graph) {
+            r_.error(group, what + " is only for graph sources (Entra groups): source '" +
+                                m.source + "' is " + std::string(name_of(*kind)) +
+                                "; list its mailboxes by address");
+        } else if (!m.group.empty() && kind) {
+            const int line = position_of(group).first;
+            if (const auto [it, fresh] = groups_.emplace(m.source + "\n" + m.group, line); !fresh) {
+                r_.error(group, what + " is already listed on line " + std::to_string(it->second) +
+                                    " for source '" + m.source + "'");
+            }
+        }
+
         if (item["calendar"]) {
             if (auto cal = r_.string(item["calendar"], what + " calendar")) {
                 if (kind == source_kind::folder) {
@@ -708,6 +1128,13 @@ class loader {
                                                    "source '" +
                                                    m.source +
                                                    "' is a folder, which is the calendar");
+                } else if (kind == source_kind::graph) {
+                    r_.error(item["calendar"], what +
+                                                   " calendar is only for caldav sources: "
+                                                   "with source '" +
+                                                   m.source +
+                                                   "' (Microsoft Graph) agendad watches the "
+                                                   "mailbox's default calendar");
                 } else if (cal->empty()) {
                     r_.error(item["calendar"], what + " calendar must not be empty");
                 } else if (cal->front() != '/') {
@@ -759,7 +1186,8 @@ class loader {
         if (auto v =
                 integer(item["max_declines_per_hour"], what + " max_declines_per_hour", 0, 10000))
             m.max_declines_per_hour = *v;
-        if (r_.errors().size() == errors_before) c_.mailboxes.push_back(std::move(m));
+        if (r_.errors().size() == errors_before)
+            (m.group.empty() ? c_.mailboxes : c_.groups).push_back(std::move(m));
     }
 
     void read_domains(const YAML::Node& node, const std::string& what,
@@ -827,6 +1255,8 @@ class loader {
     std::set<std::string, std::less<>> used_sources_;
     std::set<std::string, std::less<>> used_policies_;
     std::map<std::string, int, std::less<>> addresses_;  // normalised address → line
+    std::map<std::string, int, std::less<>> groups_;     // source + group id → line
+    std::vector<std::pair<std::string, host_port>> notification_listeners_;  // by source
     std::vector<placed> policy_errors_;
     std::vector<placed> policy_warnings_;
 };

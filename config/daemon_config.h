@@ -58,22 +58,65 @@ struct caldav_source {
     std::optional<smtp_settings> smtp;  // for iMIP replies when the server does not schedule
 };
 
-enum class source_kind { folder, caldav };
+// Change notifications for a Graph source: Graph POSTs to `public_url` (https, reachable from
+// Microsoft), which a reverse proxy forwards to the listener at `listen`.
+struct graph_notifications {
+    std::string public_url;
+    std::string listen = "127.0.0.1:9188";  // host:port
+    // The clientState that Graph echoes in every notification; nullopt: generated at start.
+    std::optional<secret> client_state;
+};
+
+// Microsoft Graph (Exchange Online) with an app registration's client credentials.
+struct graph_source {
+    std::string tenant;     // directory (tenant) id or a verified domain
+    std::string client_id;  // application (client) id
+    // One of the two: a client secret, or a certificate with its private key (recommended).
+    std::optional<secret> client_secret;
+    std::filesystem::path certificate_file;
+    std::string certificate_pem;
+    std::optional<secret> private_key;  // PEM, unencrypted
+    // Where certificate_file is set, for `agendad check`'s messages about the pair.
+    int certificate_line = 0;
+    int certificate_column = 0;
+    std::string authority = "https://login.microsoftonline.com";  // no trailing slash
+    std::string graph_url = "https://graph.microsoft.com/v1.0";   // no trailing slash
+    std::filesystem::path ca_file;  // extra trust anchor; empty: system store
+    std::chrono::seconds poll{60};
+    std::chrono::days window_back{1};                  // the delta window: now - back ...
+    std::chrono::days window_ahead{180};               // ... now + ahead
+    int max_concurrent_requests = 64;                  // in flight for the whole source
+    int per_mailbox_requests = 4;                      // Microsoft allows 4 per mailbox
+    std::chrono::seconds group_refresh{3600};          // how often group members are listed again
+    std::optional<graph_notifications> notifications;  // nullopt: delta polling only
+};
+
+enum class source_kind { folder, caldav, graph };
+std::string_view name_of(source_kind k);
 
 struct source_config {
     std::string name;  // key under `sources:`
     int line = 0;      // where it is defined, for messages
+    int column = 0;
     source_kind kind = source_kind::folder;
     folder_source folder;
     caldav_source caldav;
+    graph_source graph;
 };
+
+// How often a source is read.
+std::chrono::seconds poll_interval(const source_config& s);
 
 enum class mailbox_mode { dry_run, enforce };
 std::string_view name_of(mailbox_mode m);
 
 struct mailbox_config {
-    std::string address;  // normalised (lower case)
+    std::string address;  // normalised (lower case); empty in a group entry
+    // A group entry (daemon_config::groups, graph sources only): the Entra group's object id
+    // (lower case), standing for every user member of the group, with this entry's settings.
+    std::string group;
     int line = 0;
+    int column = 0;
     std::string source;    // a key of daemon_config::sources
     std::string calendar;  // CalDAV: calendar URL or path; empty: discovered. Folder: unused.
     std::vector<std::string> org_domains;
@@ -97,7 +140,10 @@ struct daemon_config {
     std::chrono::days history_window{365};
     std::map<std::string, policy::policy, std::less<>> policies;  // name → loaded policy
     std::map<std::string, source_config, std::less<>> sources;
-    std::vector<mailbox_config> mailboxes;
+    std::vector<mailbox_config> mailboxes;  // `address:` entries, in file order
+    // `group:` entries, in file order. Their members are watched too, unless a mailbox above
+    // names them (an explicit entry wins); a member of several groups follows the first.
+    std::vector<mailbox_config> groups;
 };
 
 // The mode a mailbox runs in: its own, else its policy's (the shipped policy says dry-run).

@@ -1,7 +1,14 @@
 // `agendad check`: validates policy files and the daemon configuration before rollout and prints
 // every problem at once.
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -9,6 +16,7 @@
 #include "config/daemon_config.h"
 #include "config/policy_loader.h"
 #include "daemon/cli.h"
+#include "daemon/sources.h"
 #include "policy/signal.h"
 
 namespace agendad::daemon {
@@ -23,7 +31,10 @@ FILE:LINE:COLUMN: message. In a policy: unknown keys, misspelt signals, unknown 
 or broken reply templates, unreachable rules. In a daemon configuration (a file with a top-level
 mailboxes: or sources: key): unknown keys, values out of range, mailboxes naming undefined
 sources or policies, missing folders, unsafe URLs, and secret files that are missing, empty or
-readable by other users; the policy files it names are checked too. Secrets are never printed.
+readable by other users; the policy files it names are checked too. For a Microsoft Graph
+source, offline: that the certificate and the private key belong together (by signing a client
+assertion) and that the certificate has not expired; without notifications: a warning that
+changes are seen by polling. Secrets are never printed.
 Without files it checks /etc/agendad/agendad.yaml if it exists, else the built-in executive
 policy. Nothing is changed.
 
@@ -74,6 +85,67 @@ std::string count(std::size_t n, std::string_view one, std::string_view many) {
     return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
 
+// When a PEM certificate expires (its first certificate's notAfter), or nothing when it cannot
+// be read (client_assertion has said why).
+std::optional<std::chrono::sys_seconds> certificate_expiry(const std::string& pem) {
+    const std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+    if (!bio) return std::nullopt;
+    const std::unique_ptr<X509, decltype(&X509_free)> cert(
+        PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+    if (!cert) return std::nullopt;
+    int days = 0;
+    int seconds = 0;
+    // The difference from now to notAfter.
+    if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(cert.get())) != 1)
+        return std::nullopt;
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    return now + std::chrono::days{days} + std::chrono::seconds{seconds};
+}
+
+// What only `agendad check` looks at in a valid configuration's Graph sources: that the
+// certificate and the key belong together and are in date, and whether changes are polled.
+void check_graph_sources(const config::daemon_config& c, std::vector<diagnostic>& errors,
+                         std::vector<diagnostic>& warnings) {
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    for (const auto& [name, s] : c.sources) {
+        if (s.kind != config::source_kind::graph) continue;
+        const config::graph_source& g = s.graph;
+        if (!g.certificate_pem.empty()) {
+            const diagnostic at{c.source_file, g.certificate_line, g.certificate_column, {}};
+            if (auto problem = daemon::graph_credentials_problem(g, now)) {
+                diagnostic d = at;
+                d.message = "sources." + name + ": " + *problem;
+                errors.push_back(std::move(d));
+            } else if (const auto expiry = certificate_expiry(g.certificate_pem)) {
+                const auto days_left = std::chrono::floor<std::chrono::days>(*expiry - now).count();
+                diagnostic d = at;
+                if (*expiry <= now) {
+                    d.message = "sources." + name +
+                                ".certificate_file: " + g.certificate_file.string() +
+                                " has expired: Microsoft refuses it; make a new certificate and "
+                                "upload it to the app registration (Certificates & secrets)";
+                    errors.push_back(std::move(d));
+                } else if (days_left < 30) {
+                    d.message = "sources." + name +
+                                ".certificate_file: " + g.certificate_file.string() +
+                                " expires in " + std::to_string(days_left) +
+                                " day(s): upload a new one to the app registration before then";
+                    warnings.push_back(std::move(d));
+                }
+            }
+        }
+        if (!g.notifications) {
+            warnings.push_back(
+                diagnostic{c.source_file, s.line, s.column,
+                           "source '" + name +
+                               "' has no notifications: changes are seen by delta polling every " +
+                               std::to_string(g.poll.count()) +
+                               " s (set notifications: to see them within seconds)"});
+        }
+    }
+}
+
 // "3 mailboxes (2 enforce, 1 dry-run), 2 sources, 1 policy file": what the daemon would run.
 std::string summary(const config::daemon_config& c) {
     std::size_t enforce = 0;
@@ -84,8 +156,17 @@ std::string summary(const config::daemon_config& c) {
     for (const auto& [name, p] : c.policies) {
         if (p.source != config::builtin_executive_policy_name) ++policy_files;
     }
+    std::string groups;
+    if (!c.groups.empty()) {
+        std::size_t group_enforce = 0;
+        for (const auto& g : c.groups) {
+            if (config::effective_mode(c, g) == config::mailbox_mode::enforce) ++group_enforce;
+        }
+        groups = count(c.groups.size(), "group", "groups") + " (" + std::to_string(group_enforce) +
+                 " enforce, " + std::to_string(c.groups.size() - group_enforce) + " dry-run), ";
+    }
     return count(c.mailboxes.size(), "mailbox", "mailboxes") + " (" + std::to_string(enforce) +
-           " enforce, " + std::to_string(c.mailboxes.size() - enforce) + " dry-run), " +
+           " enforce, " + std::to_string(c.mailboxes.size() - enforce) + " dry-run), " + groups +
            count(c.sources.size(), "source", "sources") + ", " +
            count(policy_files, "policy file", "policy files");
 }
@@ -157,7 +238,8 @@ int check_command(std::span<const std::string_view> args, std::ostream& out, std
             out << name << ": " << r.errors.size() << " problem(s)\n";
         }
     };
-    auto report_config = [&](const std::string& name, const config::daemon_config_load& r) {
+    auto report_config = [&](const std::string& name, config::daemon_config_load r) {
+        if (r.ok()) check_graph_sources(*r.config, r.errors, r.warnings);
         list(r);
         if (r.ok()) {
             out << name << ": OK: " << summary(*r.config) << '\n';

@@ -1,10 +1,13 @@
 // `agendad run`: the daemon. One coroutine per mailbox on one io_context; SIGTERM drains,
 // SIGHUP reloads (validated to the side, swapped only if valid); systemd is told READY,
 // RELOADING, STOPPING and fed its watchdog.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -13,12 +16,14 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "config/daemon_config.h"
 #include "daemon/cli.h"
+#include "daemon/directory.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/sd_notify.h"
@@ -51,7 +56,8 @@ Options:
                  state directory under /tmp; the clock starts at the samples' reference time
                  2026-11-20T09:00:00Z unless --now says otherwise
   --state-dir DIR  with --demo: keep the demo's journal in DIR instead of a new folder in /tmp
-  --once         one pass over every mailbox, then exit (status 0 when every mailbox synced)
+  --once         one pass over every mailbox (group entries: their members, listed once),
+                 then exit (status 0 when every mailbox synced and every group was read)
   --now TIME     start the clock at TIME, e.g. 2026-11-20T09:00:00Z (demos and tests)
   -h, --help     this help
 
@@ -98,12 +104,24 @@ config::daemon_config_load load(const run_options& opt, std::ostream& err) {
     return out;
 }
 
+// A mailbox's worker, and the entry of the configuration its settings come from.
+struct running_worker {
+    std::unique_ptr<mailbox_worker> worker;
+    int group = -1;        // -1: an address entry; else the index of its group entry
+    bool leaving = false;  // stopped because it is no longer wanted here; ends after its pass
+};
+
 // One generation of workers, built from one configuration.
 struct generation {
     config::daemon_config config;
-    std::vector<std::unique_ptr<mailbox_worker>> workers;
-    int running = 0;
-    int synced_once = 0;
+    std::unique_ptr<source_factory> sources;  // shared clients of the sources, for new members
+    std::map<std::string, running_worker> workers;  // by address
+    // Per group entry (config.groups): its members as last listed (nullopt until read once),
+    // and the timer of its next listing.
+    std::vector<std::optional<std::vector<std::string>>> members;
+    std::vector<std::unique_ptr<asio::steady_timer>> group_timers;
+    int running = 0;       // worker and group coroutines under way
+    bool closing = false;  // stopping, or making way for a reload: nothing new starts
 };
 
 class supervisor {
@@ -117,50 +135,48 @@ class supervisor {
           drain_(io),
           watchdog_(io) {}
 
-    // Builds the workers of `cfg`; false (with the reasons logged) when it cannot.
+    // Builds the workers of `cfg`; false (with the reasons logged) when it cannot. Group
+    // entries are listed once it runs: their members join as they are known.
     bool start(config::daemon_config cfg) {
         auto next = std::make_unique<generation>();
         next->config = std::move(cfg);
-        source_factory sources(io_.get_executor());
-        for (const auto& m : next->config.mailboxes) {
-            const auto& source_cfg = next->config.sources.at(m.source);
+        next->sources = std::make_unique<source_factory>(
+            io_.get_executor(), [this] { return clock_.now(); }, next->config.history_window);
+        generation& g = *next;
+        for (const auto& entry : g.config.groups) {
+            // The Graph client now, so that credentials that cannot work stop the start as
+            // they do for an address entry.
             std::string error;
-            auto source = sources.make(source_cfg, m, error);
-            if (!source) {
-                log::error("cannot watch mailbox", {{"mailbox", m.address}, {"error", error}});
+            if (!g.sources->graph_client_for(g.config.sources.at(entry.source), error)) {
+                log::error("cannot watch group", {{"group", entry.group}, {"error", error}});
                 return false;
             }
-            mailbox_setup setup;
-            setup.mailbox = m;
-            setup.policy = policy_for(*next, m.policy);
-            if (!setup.policy) {
-                log::error("cannot watch mailbox",
-                           {{"mailbox", m.address}, {"error", "no policy " + m.policy}});
+            if (!policy_for(g, entry.policy)) {
+                log::error("cannot watch group",
+                           {{"group", entry.group}, {"error", "no policy " + entry.policy}});
                 return false;
             }
-            setup.mode = config::effective_mode(next->config, m);
-            setup.agenda_deadline_hours =
-                m.agenda_deadline_hours.value_or(next->config.agenda_deadline_hours);
-            setup.max_declines_per_hour =
-                m.max_declines_per_hour.value_or(next->config.max_declines_per_hour);
-            setup.poll = source_cfg.kind == config::source_kind::folder ? source_cfg.folder.poll
-                                                                        : source_cfg.caldav.poll;
-            next->workers.push_back(std::make_unique<mailbox_worker>(
-                std::move(setup), std::move(source), *db_, clock_, &metrics_));
         }
-        if (!status_ && !opt_.once && !start_status_listener(next->config)) return false;
-        std::vector<std::string> addresses;
-        std::chrono::seconds fastest_poll{std::chrono::hours{1}};
-        for (const auto& w : next->workers) {
-            addresses.push_back(w->address());
-            fastest_poll = std::min(fastest_poll, w->setup().poll);
+        g.members.resize(g.config.groups.size());
+        g.group_timers.resize(g.config.groups.size());
+        for (const auto& m : g.config.mailboxes) {
+            if (!add_worker(g, m, -1)) return false;
         }
-        metrics_.watching(addresses, fastest_poll, clock_.now());
+        if (!status_ && !opt_.once && !start_status_listener(g.config)) return false;
         current_ = std::move(next);
-        for (auto& w : current_->workers) spawn(*w);
+        for (auto& [address, w] : current_->workers) spawn(*current_, w);
+        for (std::size_t i = 0; i < current_->config.groups.size(); ++i) spawn_group(*current_, i);
+        report_watching(*current_);
         const auto count = std::to_string(current_->workers.size());
-        log::info("watching", {{"mailboxes", count}, {"config", current_->config.source_file}});
-        sd_notify("READY=1\nSTATUS=watching " + count + " mailbox(es)");
+        const auto groups = current_->config.groups.size();
+        if (groups == 0) {
+            log::info("watching", {{"mailboxes", count}, {"config", current_->config.source_file}});
+        } else {
+            log::info("watching", {{"mailboxes", count},
+                                   {"groups", std::to_string(groups)},
+                                   {"config", current_->config.source_file}});
+        }
+        sd_notify("READY=1\n" + status_line(*current_));
         return true;
     }
 
@@ -226,20 +242,68 @@ class supervisor {
         return it == g.config.policies.end() ? nullptr : &it->second;
     }
 
-    void spawn(mailbox_worker& w) {
-        ++current_->running;
-        generation* g = current_.get();
-        asio::co_spawn(io_, run_worker(w), [this, g, &w](std::exception_ptr e) {
+    // Makes the worker of mailbox `m` (an address entry, or group `group`'s entry with a
+    // member's address) in `g`, not yet running; false with the reason logged.
+    bool add_worker(generation& g, const config::mailbox_config& m, int group) {
+        const auto& source_cfg = g.config.sources.at(m.source);
+        std::string error;
+        auto source = g.sources->make(source_cfg, m, error);
+        if (!source) {
+            log::error("cannot watch mailbox", {{"mailbox", m.address}, {"error", error}});
+            return false;
+        }
+        mailbox_setup setup;
+        setup.mailbox = m;
+        setup.policy = policy_for(g, m.policy);
+        if (!setup.policy) {
+            log::error("cannot watch mailbox",
+                       {{"mailbox", m.address}, {"error", "no policy " + m.policy}});
+            return false;
+        }
+        setup.mode = config::effective_mode(g.config, m);
+        setup.agenda_deadline_hours =
+            m.agenda_deadline_hours.value_or(g.config.agenda_deadline_hours);
+        setup.max_declines_per_hour =
+            m.max_declines_per_hour.value_or(g.config.max_declines_per_hour);
+        setup.poll = config::poll_interval(source_cfg);
+        running_worker w;
+        w.worker = std::make_unique<mailbox_worker>(std::move(setup), std::move(source), *db_,
+                                                    clock_, &metrics_);
+        w.group = group;
+        g.workers.insert_or_assign(m.address, std::move(w));
+        return true;
+    }
+
+    void spawn(generation& g, running_worker& rw) {
+        ++g.running;
+        generation* gp = &g;
+        mailbox_worker* w = rw.worker.get();
+        asio::co_spawn(io_, run_worker(*w), [this, gp, w](std::exception_ptr e) {
             if (e) {
                 try {
                     std::rethrow_exception(e);
                 } catch (const std::exception& ex) {
                     log::error("mailbox worker stopped",
-                               {{"mailbox", w.address()}, {"error", ex.what()}});
+                               {{"mailbox", w->address()}, {"error", ex.what()}});
                 }
             }
-            if (--g->running == 0) finished(g);
+            worker_finished(gp, w);
         });
+    }
+
+    void worker_finished(generation* g, mailbox_worker* w) {
+        const auto it = g->workers.find(w->address());
+        if (!g->closing && it != g->workers.end() && it->second.worker.get() == w &&
+            it->second.leaving) {
+            // Let it go once its coroutine is fully done, then start whatever its address now
+            // calls for (another group's settings, say).
+            asio::post(io_, [this, g, address = w->address()] {
+                const auto left = g->workers.find(address);
+                if (left != g->workers.end() && left->second.leaving) g->workers.erase(left);
+                reconcile(*g);
+            });
+        }
+        if (--g->running == 0) finished(g);
     }
 
     asio::awaitable<void> run_worker(mailbox_worker& w) {
@@ -251,15 +315,145 @@ class supervisor {
         co_await w.run(false);
     }
 
+    // Lists group `index` of `g` now and then every group_refresh (after a failure sooner, with
+    // a growing delay), and lets reconcile() start and stop its members' workers.
+    void spawn_group(generation& g, std::size_t index) {
+        ++g.running;
+        g.group_timers[index] = std::make_unique<asio::steady_timer>(io_);
+        generation* gp = &g;
+        asio::co_spawn(io_, watch_group(gp, index), [this, gp, index](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log::error("group watch stopped",
+                               {{"group", gp->config.groups[index].group}, {"error", ex.what()}});
+                }
+            }
+            if (--gp->running == 0) finished(gp);
+        });
+    }
+
+    asio::awaitable<void> watch_group(generation* g, std::size_t index) {
+        const config::mailbox_config& entry = g->config.groups[index];
+        const config::source_config& source = g->config.sources.at(entry.source);
+        const std::string source_name = "source '" + source.name + "'";
+        const std::chrono::seconds refresh = source.graph.group_refresh;
+        std::chrono::seconds retry{30};
+        while (!g->closing) {
+            std::string error;
+            const auto client = g->sources->graph_client_for(source, error);
+            if (!client) {  // checked at start; kept for safety
+                log::error("cannot read group", {{"group", entry.group}, {"error", error}});
+                co_return;
+            }
+            const auto listed = co_await list_group_members(client, entry.group, source_name);
+            if (g->closing) break;
+            std::chrono::seconds wait = refresh;
+            if (listed) {
+                std::vector<std::string> addresses;
+                addresses.reserve(listed->size());
+                for (const auto& m : *listed) addresses.push_back(m.address);
+                const membership_change change = compare_members(g->members[index], addresses);
+                const bool first = !g->members[index].has_value();
+                g->members[index] = std::move(addresses);
+                if (first || !change.joined.empty() || !change.left.empty()) {
+                    log::info("group members",
+                              {{"group", entry.group},
+                               {"source", source.name},
+                               {"members", std::to_string(g->members[index]->size())},
+                               {"joined", std::to_string(change.joined.size())},
+                               {"left", std::to_string(change.left.size())}});
+                }
+                retry = std::chrono::seconds{30};
+                reconcile(*g);
+            } else {
+                wait = std::min(retry, refresh);
+                retry = std::min(retry * 2, refresh);
+                log::error("cannot read group; its mailboxes keep running, retrying",
+                           {{"group", entry.group},
+                            {"source", source.name},
+                            {"kind", std::string(calendar::name_of(listed.error().kind))},
+                            {"error", listed.error().message},
+                            {"retry_in_seconds", std::to_string(wait.count())}});
+                if (opt_.once) failed_once_ = true;
+            }
+            if (opt_.once) break;
+            auto& timer = *g->group_timers[index];
+            timer.expires_after(wait);
+            const auto waited = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (std::get<0>(waited)) break;  // cancelled: the generation closes
+        }
+    }
+
+    // Starts the workers of mailboxes now wanted and stops those no longer wanted (or wanted
+    // with another entry's settings: they start again once their last pass is over). Their
+    // journal stays.
+    void reconcile(generation& g) {
+        if (g.closing || &g != current_.get()) return;
+        const auto wanted = wanted_mailboxes(g.config, g.members);
+        for (auto& [address, rw] : g.workers) {
+            if (rw.leaving) continue;
+            const auto it = wanted.find(address);
+            if (it != wanted.end() && it->second.group == rw.group) continue;
+            rw.leaving = true;
+            rw.worker->stop();
+            log::info(
+                it == wanted.end() ? "mailbox no longer watched" : "mailbox moves to another entry",
+                {{"mailbox", address}, {"was", entry_name(g, rw.group)}});
+        }
+        for (const auto& [address, w] : wanted) {
+            if (g.workers.count(address)) continue;  // watched, or finishing its last pass
+            if (!add_worker(g, w.mailbox, w.group)) continue;
+            spawn(g, g.workers.at(address));
+            log::info("watching mailbox", {{"mailbox", address}, {"as", entry_name(g, w.group)}});
+        }
+        report_watching(g);
+        sd_notify(status_line(g));
+    }
+
+    static std::string entry_name(const generation& g, int group) {
+        return group < 0
+                   ? std::string("address entry")
+                   : "member of group " + g.config.groups[static_cast<std::size_t>(group)].group;
+    }
+
+    static std::string status_line(const generation& g) {
+        std::size_t watched = 0;
+        for (const auto& [address, w] : g.workers) {
+            if (!w.leaving) ++watched;
+        }
+        return "STATUS=watching " + std::to_string(watched) + " mailbox(es)";
+    }
+
+    // The mailboxes watched, for /metrics and /healthz.
+    void report_watching(const generation& g) {
+        std::vector<std::string> addresses;
+        std::chrono::seconds fastest_poll{std::chrono::hours{1}};
+        for (const auto& [address, w] : g.workers) {
+            if (w.leaving) continue;
+            addresses.push_back(address);
+            fastest_poll = std::min(fastest_poll, w.worker->setup().poll);
+        }
+        metrics_.watching(addresses, fastest_poll, clock_.now());
+    }
+
+    // Nothing new starts in `g`; its workers end after their pass, its group listings now.
+    static void close(generation& g) {
+        g.closing = true;
+        for (auto& [address, w] : g.workers) w.worker->stop();
+        for (auto& timer : g.group_timers) {
+            if (timer) timer->cancel();
+        }
+    }
+
     void stop_all() {
         stopping_ = true;
-        if (current_) {
-            for (auto& w : current_->workers) w->stop();
-        }
+        if (current_) close(*current_);
         signals_.cancel();
     }
 
-    // Every worker of generation `g` has returned.
+    // Every worker and group listing of generation `g` has returned.
     void finished(generation* g) {
         if (g != current_.get()) return;
         if (pending_.has_value()) {  // a reload: start the new generation
@@ -310,7 +504,7 @@ class supervisor {
         sd_notify("RELOADING=1");
         log::set_level(loaded.config->log);
         pending_ = std::move(*loaded.config);
-        for (auto& w : current_->workers) w->stop();
+        close(*current_);
     }
 
     asio::io_context& io_;

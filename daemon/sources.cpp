@@ -2,6 +2,7 @@
 
 #include "calendar/caldav/caldav_source.h"
 #include "calendar/folder/folder_source.h"
+#include "calendar/graph/graph_source.h"
 #include "policy/reply.h"
 
 namespace agendad::daemon {
@@ -30,6 +31,50 @@ calendar::smtp::settings smtp_settings_of(const config::smtp_settings& s) {
 
 }  // namespace
 
+source_factory::source_factory(boost::asio::any_io_executor executor, clock_fn now,
+                               std::chrono::days history)
+    : executor_(std::move(executor)), now_(std::move(now)), history_(history) {
+    if (!now_) {
+        now_ = [] {
+            return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+        };
+    }
+}
+
+std::shared_ptr<calendar::http::client> source_factory::http_client_for(
+    const std::string& source_name, const std::filesystem::path& ca_file) {
+    auto& client = clients_[source_name];
+    if (!client) {
+        calendar::http::tls_options tls;
+        tls.ca_file = ca_file;
+        client = std::make_shared<calendar::http::client>(executor_, tls);
+    }
+    return client;
+}
+
+std::shared_ptr<calendar::graph::graph_client> source_factory::graph_client_for(
+    const config::source_config& s, std::string& error) {
+    if (s.kind != config::source_kind::graph) {
+        error = "source '" + s.name + "' is not a Microsoft Graph source";
+        return nullptr;
+    }
+    auto& client = graph_clients_[s.name];
+    if (client) return client;
+    if (auto problem = graph_credentials_problem(s.graph, now_())) {
+        error = "source '" + s.name + "': " + *problem;
+        return nullptr;
+    }
+    auto http = http_client_for(s.name, s.graph.ca_file);
+    auto tokens =
+        std::make_shared<calendar::graph::token_provider>(http, app_credentials_of(s.graph), now_);
+    calendar::graph::throttling limits;
+    limits.global = s.graph.max_concurrent_requests;
+    limits.per_mailbox = s.graph.per_mailbox_requests;
+    client = std::make_shared<calendar::graph::graph_client>(
+        executor_, std::move(http), std::move(tokens), s.graph.graph_url, limits);
+    return client;
+}
+
 std::unique_ptr<calendar::source> source_factory::make(const config::source_config& s,
                                                        const config::mailbox_config& m,
                                                        std::string& error) {
@@ -38,12 +83,7 @@ std::unique_ptr<calendar::source> source_factory::make(const config::source_conf
             return std::make_unique<calendar::folder_source>(s.folder.path, s.folder.outbox,
                                                              m.address);
         case config::source_kind::caldav: {
-            auto& client = clients_[s.name];
-            if (!client) {
-                calendar::http::tls_options tls;
-                tls.ca_file = s.caldav.ca_file;
-                client = std::make_shared<calendar::http::client>(executor_, tls);
-            }
+            auto client = http_client_for(s.name, s.caldav.ca_file);
             calendar::caldav_settings settings;
             settings.url = s.caldav.url;
             settings.calendar = m.calendar;
@@ -57,9 +97,52 @@ std::unique_ptr<calendar::source> source_factory::make(const config::source_conf
             }
             return std::make_unique<calendar::caldav_source>(client, std::move(settings));
         }
+        case config::source_kind::graph: {
+            auto client = graph_client_for(s, error);
+            if (!client) return nullptr;
+            calendar::graph::graph_settings settings;
+            settings.mailbox = m.address;
+            settings.source_name = "source '" + s.name + "'";
+            settings.window_back = s.graph.window_back;
+            settings.window_ahead = s.graph.window_ahead;
+            settings.history = history_;
+            settings.now = now_;
+            return std::make_unique<calendar::graph::graph_source>(std::move(client),
+                                                                   std::move(settings));
+        }
     }
     error = "source '" + s.name + "' has an unknown kind";
     return nullptr;
+}
+
+calendar::graph::app_credentials app_credentials_of(const config::graph_source& g) {
+    calendar::graph::app_credentials c;
+    c.authority = g.authority;
+    c.tenant = g.tenant;
+    c.client_id = g.client_id;
+    // "https://graph.microsoft.com/v1.0" → "https://graph.microsoft.com/.default".
+    const auto scheme = g.graph_url.find("://");
+    const auto path =
+        scheme == std::string::npos ? std::string::npos : g.graph_url.find('/', scheme + 3);
+    c.scope = g.graph_url.substr(0, path) + "/.default";
+    if (g.client_secret) c.client_secret = g.client_secret->value;
+    c.certificate_pem = g.certificate_pem;
+    if (g.private_key) c.private_key_pem = g.private_key->value;
+    return c;
+}
+
+std::optional<std::string> graph_credentials_problem(const config::graph_source& g,
+                                                     std::chrono::sys_seconds now) {
+    if (g.client_secret) return std::nullopt;  // only Microsoft can tell whether it is right
+    if (g.certificate_pem.empty() || !g.private_key) {
+        return "needs client_secret_file, or certificate_file and private_key_file";
+    }
+    std::string error;
+    if (calendar::graph::client_assertion(app_credentials_of(g), now, error).empty()) {
+        return "certificate_file " + g.certificate_file.string() + " and private_key_file " +
+               g.private_key->file.string() + " cannot sign a client assertion: " + error;
+    }
+    return std::nullopt;
 }
 
 journal_entry entry_for(const journal_key& key, const calendar::source_item& item,

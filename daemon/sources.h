@@ -4,10 +4,15 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "calendar/graph/graph_client.h"
+#include "calendar/graph/oauth.h"
 #include "calendar/http/http_client.h"
 #include "calendar/source.h"
 #include "config/daemon_config.h"
@@ -17,21 +22,47 @@
 namespace agendad::daemon {
 
 // Makes the sources of one configuration. The mailboxes of one CalDAV source share its HTTP
-// client (one connection pool and one TLS context per server).
+// client (one connection pool and one TLS context per server); those of one Graph source share
+// its HTTP client, its token provider and its Graph client (so that Microsoft's throttling
+// limits hold across them).
 class source_factory {
   public:
-    explicit source_factory(boost::asio::any_io_executor executor)
-        : executor_(std::move(executor)) {}
+    using clock_fn = std::function<std::chrono::sys_seconds()>;
+    // `now` is the daemon's clock (default: the system clock); `history` how far back a Graph
+    // source reads the calendar to learn whom the owner met.
+    explicit source_factory(boost::asio::any_io_executor executor, clock_fn now = {},
+                            std::chrono::days history = std::chrono::days{365});
 
     // nullptr with `error` set when the source cannot be used.
     std::unique_ptr<calendar::source> make(const config::source_config& source,
                                            const config::mailbox_config& mailbox,
                                            std::string& error);
 
+    // The Graph client of a graph source, made on first use; nullptr with `error` set when the
+    // source's credentials cannot be used (a certificate and a key that do not belong together).
+    std::shared_ptr<calendar::graph::graph_client> graph_client_for(
+        const config::source_config& source, std::string& error);
+
   private:
+    std::shared_ptr<calendar::http::client> http_client_for(const std::string& source_name,
+                                                            const std::filesystem::path& ca_file);
+
     boost::asio::any_io_executor executor_;
+    clock_fn now_;
+    std::chrono::days history_;
     std::map<std::string, std::shared_ptr<calendar::http::client>> clients_;  // by source name
+    std::map<std::string, std::shared_ptr<calendar::graph::graph_client>> graph_clients_;
 };
+
+// The app credentials of a Graph source, as the token provider takes them. The scope is the
+// Graph service's own (the origin of graph_url + "/.default"), so that national clouds work.
+calendar::graph::app_credentials app_credentials_of(const config::graph_source& g);
+
+// Why a Graph source's credentials cannot be used, or nothing: offline, by signing a client
+// assertion when it has a certificate (the certificate cannot be read, the key is not RSA, or
+// the two do not belong together).
+std::optional<std::string> graph_credentials_problem(const config::graph_source& g,
+                                                     std::chrono::sys_seconds now);
 
 // A journal entry for meeting `inv` of calendar object `item`, under `key`: the meeting's fields
 // filled in, the decision's left to the caller.

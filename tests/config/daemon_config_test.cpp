@@ -89,6 +89,11 @@ void write_file(const fs::path& p, std::string_view text, fs::perms mode) {
 }
 
 constexpr fs::perms owner_only = fs::perms::owner_read | fs::perms::owner_write;
+// PEM-shaped stand-ins: the configuration reads them, only `agendad check` parses them.
+const std::string certificate_pem =
+    "-----BEGIN CERTIFICATE-----\nMIIDazCCAlOgAwIBAgIU\n-----END CERTIFICATE-----\n";
+const std::string key_pem =
+    "-----BEGIN PRIVATE KEY-----\n" + std::string(secret_text) + "\n-----END PRIVATE KEY-----\n";
 constexpr fs::perms world_readable = owner_only | fs::perms::group_read | fs::perms::others_read;
 
 // A folder holding what the configurations of these tests name, relative to it: the sample
@@ -110,6 +115,22 @@ class daemon_config_files : public ::testing::Test {
         write_file(dir_ / "secrets/empty", "", owner_only);
         write_file(dir_ / "ca.pem", "-----BEGIN CERTIFICATE-----\n", world_readable);
         write_file(dir_ / "not-a-folder.txt", "x", world_readable);
+        // Microsoft Graph: a client secret, a certificate (public) and its key (secret), in
+        // separate files and combined; their content only has to look like PEM here (`agendad
+        // check` proves that a pair belongs together: tests/daemon/check_cli_test.cpp).
+        write_file(dir_ / "secrets/graph-secret", with_newline, owner_only);
+        write_file(dir_ / "graph/app.crt", certificate_pem, world_readable);
+        write_file(dir_ / "secrets/app.key", key_pem, owner_only);
+        write_file(dir_ / "secrets/combined.pem", certificate_pem + key_pem, owner_only);
+        write_file(dir_ / "graph/combined.pem", certificate_pem + key_pem, world_readable);
+        write_file(dir_ / "secrets/encrypted.key",
+                   "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHz\n"
+                   "-----END ENCRYPTED PRIVATE KEY-----\n",
+                   owner_only);
+        write_file(dir_ / "secrets/guid-secret", "0a1b2c3d-1111-2222-3333-444455556666\n",
+                   owner_only);
+        write_file(dir_ / "secrets/client-state", "a-random-client-state\n", owner_only);
+        write_file(dir_ / "secrets/long-client-state", std::string(129, 'x'), owner_only);
     }
     void TearDown() override {
         std::error_code ec;
@@ -126,10 +147,9 @@ class daemon_config_files : public ::testing::Test {
 // ---- the shipped example ----
 
 // The example with every absolute path moved under `root`, and the files it names created there
-// (folders for `path`, owner-only secrets for *_file), so that it loads as written.
-std::string rooted_example(const fs::path& root) {
-    const std::string text =
-        read_file(fs::path(AGENDAD_SOURCE_DIR) / "config/agendad.example.yaml");
+// (folders for `path`, owner-only secrets for *_file, PEM-shaped ones for a certificate and its
+// key), so that it loads as written.
+std::string rooted_example(const fs::path& root, const std::string& text) {
     std::istringstream in(text);
     std::ostringstream out;
     const std::regex value(R"(^(\s*(?:-\s+)?([a-z_]+):\s+)(/[^\s#]*)(.*)$)");
@@ -140,9 +160,42 @@ std::string rooted_example(const fs::path& root) {
             const std::string key = m[2];
             const fs::path moved = root / fs::path(m[3].str()).relative_path();
             if (key == "path") fs::create_directories(moved);
-            if (key.size() > 5 && key.substr(key.size() - 5) == "_file")
+            if (key == "certificate_file")
+                write_file(moved, certificate_pem, world_readable);
+            else if (key == "private_key_file")
+                write_file(moved, key_pem, owner_only);
+            else if (key.size() > 5 && key.substr(key.size() - 5) == "_file")
                 write_file(moved, std::string(secret_text) + "\n", owner_only);
             line = m[1].str() + moved.string() + m[4].str();
+        }
+        out << line << '\n';
+    }
+    return out.str();
+}
+
+std::string example_text() {
+    return read_file(fs::path(AGENDAD_SOURCE_DIR) / "config/agendad.example.yaml");
+}
+
+std::string rooted_example(const fs::path& root) {
+    return rooted_example(root, example_text());
+}
+
+// The example with its commented-out Microsoft Graph blocks switched on: each block starts
+// with a line "  # NAME:" or "  # - group:" (NAME the Graph source) and ends at a blank line;
+// one level of "# " is removed, so that the alternatives commented inside stay comments.
+std::string example_with_graph() {
+    std::istringstream in(example_text());
+    std::ostringstream out;
+    std::string line;
+    bool inside = false;
+    while (std::getline(in, line)) {
+        if (line == "  # m365:" || line == "  # - group: 1b2c3d4e-0000-4000-8000-123456789abc")
+            inside = true;
+        if (line.empty()) inside = false;
+        if (inside) {
+            const auto hash = line.find("# ");
+            if (hash != std::string::npos) line.erase(hash, 2);
         }
         out << line << '\n';
     }
@@ -176,6 +229,31 @@ TEST_F(daemon_config_example, loads_without_errors_or_warnings) {
     EXPECT_TRUE(c.status_token.has_value());
     ASSERT_TRUE(c.sources.count("office"));
     ASSERT_TRUE(c.sources.at("office").caldav.smtp.has_value());
+}
+
+TEST_F(daemon_config_example, its_graph_example_loads_when_uncommented) {
+    const std::string graph = example_with_graph();
+    ASSERT_NE(graph, example_text()) << "the example has a commented Microsoft Graph source";
+    const fs::path base = root_ / "etc/agendad";
+    fs::create_directories(base / "policy.d");
+    fs::copy_file(data_dir / "board.yaml", base / "policy.d/board.yaml");
+
+    const daemon_config_load r =
+        load_daemon_config_text(rooted_example(root_, graph), "agendad.example.yaml", base);
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_THAT(r.warnings, IsEmpty()) << describe(r.warnings);
+    expect_no_secret(r);
+    const daemon_config& c = *r.config;
+    ASSERT_TRUE(c.sources.count("m365"));
+    const source_config& m365 = c.sources.at("m365");
+    EXPECT_EQ(m365.kind, source_kind::graph);
+    EXPECT_FALSE(m365.graph.certificate_pem.empty()) << "the example shows the certificate";
+    EXPECT_TRUE(m365.graph.private_key.has_value());
+    EXPECT_FALSE(m365.graph.client_secret.has_value());
+    ASSERT_EQ(c.groups.size(), 1u);
+    EXPECT_EQ(c.groups[0].group, "1b2c3d4e-0000-4000-8000-123456789abc");
+    EXPECT_EQ(c.groups[0].source, "m365");
+    EXPECT_EQ(c.mailboxes.size(), 3u);
 }
 
 TEST_F(daemon_config_example, documents_every_key_the_loader_knows) {
@@ -212,7 +290,23 @@ TEST_F(daemon_config_example, documents_every_key_the_loader_knows) {
                                   "calendar",
                                   "org_domains",
                                   "policy",
-                                  "mode"}) {
+                                  "mode",
+                                  "group",
+                                  "tenant",
+                                  "client_id",
+                                  "client_secret_file",
+                                  "certificate_file",
+                                  "private_key_file",
+                                  "authority",
+                                  "graph_url",
+                                  "window_back_days",
+                                  "window_ahead_days",
+                                  "max_concurrent_requests",
+                                  "per_mailbox_requests",
+                                  "group_refresh_seconds",
+                                  "notifications",
+                                  "public_url",
+                                  "client_state_file"}) {
         EXPECT_THAT(text, HasSubstr(key + ":")) << key;
     }
 }
@@ -485,6 +579,220 @@ TEST_F(daemon_config_files, missing_file_is_one_error_naming_it) {
     EXPECT_EQ(r.errors[0].to_string(), (dir_ / "missing.yaml").string() + ": no such file");
 }
 
+// ---- Microsoft Graph ----
+
+const char* const full_graph_config = R"(status: {listen: 127.0.0.1:9187}
+sources:
+  m365:
+    kind: graph
+    tenant: 0A1B2C3D-0000-4000-8000-00000000AAAA
+    client_id: 11111111-2222-3333-4444-55555555AAAA
+    certificate_file: graph/app.crt
+    private_key_file: secrets/app.key
+    authority: https://login.microsoftonline.us/
+    graph_url: https://graph.microsoft.us/v1.0/
+    ca_file: ca.pem
+    poll_seconds: 30
+    window_back_days: 2
+    window_ahead_days: 365
+    max_concurrent_requests: 16
+    per_mailbox_requests: 2
+    group_refresh_seconds: 600
+    notifications:
+      public_url: https://agendad.contoso.example/graph
+      listen: 0.0.0.0:9300
+      client_state_file: secrets/client-state
+mailboxes:
+  - group: 1B2C3D4E-0000-4000-8000-123456789ABC
+    source: m365
+    org_domains: [contoso.example]
+    policy: executive
+    mode: enforce
+    agenda_deadline_hours: 12
+    max_declines_per_hour: 5
+  - address: Dana@Contoso.Example
+    source: m365
+    org_domains: [contoso.example]
+)";
+
+TEST_F(daemon_config_files, graph_configuration_lands_in_the_struct) {
+    const daemon_config_load r = load(full_graph_config);
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_THAT(r.warnings, IsEmpty()) << describe(r.warnings);
+    expect_no_secret(r);
+    const daemon_config& c = *r.config;
+    const source_config& s = c.sources.at("m365");
+    EXPECT_EQ(s.kind, source_kind::graph);
+    EXPECT_EQ(name_of(s.kind), "graph");
+    EXPECT_EQ(s.line, 3);
+    EXPECT_EQ(s.column, 3);
+    const graph_source& g = s.graph;
+    EXPECT_EQ(g.tenant, "0A1B2C3D-0000-4000-8000-00000000AAAA") << "as written";
+    EXPECT_EQ(g.client_id, "11111111-2222-3333-4444-55555555AAAA");
+    EXPECT_FALSE(g.client_secret.has_value());
+    EXPECT_EQ(g.certificate_file, dir_ / "graph/app.crt");
+    EXPECT_EQ(g.certificate_pem, certificate_pem);
+    EXPECT_EQ(g.certificate_line, 7);
+    EXPECT_EQ(g.certificate_column, 23);
+    ASSERT_TRUE(g.private_key.has_value());
+    EXPECT_EQ(g.private_key->file, dir_ / "secrets/app.key");
+    EXPECT_EQ(g.private_key->value + "\n", key_pem);
+    EXPECT_EQ(g.authority, "https://login.microsoftonline.us") << "trailing slashes dropped";
+    EXPECT_EQ(g.graph_url, "https://graph.microsoft.us/v1.0");
+    EXPECT_EQ(g.ca_file, dir_ / "ca.pem");
+    EXPECT_EQ(g.poll, std::chrono::seconds(30));
+    EXPECT_EQ(poll_interval(s), std::chrono::seconds(30));
+    EXPECT_EQ(g.window_back, std::chrono::days(2));
+    EXPECT_EQ(g.window_ahead, std::chrono::days(365));
+    EXPECT_EQ(g.max_concurrent_requests, 16);
+    EXPECT_EQ(g.per_mailbox_requests, 2);
+    EXPECT_EQ(g.group_refresh, std::chrono::seconds(600));
+    ASSERT_TRUE(g.notifications.has_value());
+    EXPECT_EQ(g.notifications->public_url, "https://agendad.contoso.example/graph");
+    EXPECT_EQ(g.notifications->listen, "0.0.0.0:9300");
+    ASSERT_TRUE(g.notifications->client_state.has_value());
+    EXPECT_EQ(g.notifications->client_state->value, "a-random-client-state");
+
+    ASSERT_EQ(c.groups.size(), 1u) << "group entries are listed apart";
+    const mailbox_config& group = c.groups[0];
+    EXPECT_EQ(group.group, "1b2c3d4e-0000-4000-8000-123456789abc");
+    EXPECT_TRUE(group.address.empty());
+    EXPECT_EQ(group.line, 23);
+    EXPECT_EQ(group.source, "m365");
+    EXPECT_THAT(group.org_domains, ElementsAre("contoso.example"));
+    EXPECT_EQ(group.mode, mailbox_mode::enforce);
+    EXPECT_EQ(group.agenda_deadline_hours, 12);
+    EXPECT_EQ(group.max_declines_per_hour, 5);
+    ASSERT_EQ(c.mailboxes.size(), 1u) << "mailboxes hold address entries only";
+    EXPECT_EQ(c.mailboxes[0].address, "dana@contoso.example");
+    EXPECT_TRUE(c.mailboxes[0].group.empty());
+}
+
+TEST_F(daemon_config_files, graph_defaults) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  m365:\n"
+        "    kind: graph\n"
+        "    tenant: contoso.onmicrosoft.com\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_secret_file: secrets/graph-secret\n"
+        "mailboxes: [{address: a@b.example, source: m365, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_THAT(r.warnings, IsEmpty()) << describe(r.warnings);
+    expect_no_secret(r);
+    const graph_source& g = r.config->sources.at("m365").graph;
+    EXPECT_EQ(g.tenant, "contoso.onmicrosoft.com");
+    ASSERT_TRUE(g.client_secret.has_value());
+    EXPECT_EQ(g.client_secret->value, secret_text);
+    EXPECT_TRUE(g.certificate_pem.empty());
+    EXPECT_FALSE(g.private_key.has_value());
+    EXPECT_EQ(g.authority, "https://login.microsoftonline.com");
+    EXPECT_EQ(g.graph_url, "https://graph.microsoft.com/v1.0");
+    EXPECT_TRUE(g.ca_file.empty());
+    EXPECT_EQ(g.poll, std::chrono::seconds(60));
+    EXPECT_EQ(g.window_back, std::chrono::days(1));
+    EXPECT_EQ(g.window_ahead, std::chrono::days(180));
+    EXPECT_EQ(g.max_concurrent_requests, 64);
+    EXPECT_EQ(g.per_mailbox_requests, 4);
+    EXPECT_EQ(g.group_refresh, std::chrono::hours(1));
+    EXPECT_FALSE(g.notifications.has_value()) << "delta polling only";
+    EXPECT_TRUE(r.config->groups.empty());
+}
+
+TEST_F(daemon_config_files, graph_notifications_defaults) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  m365:\n"
+        "    kind: graph\n"
+        "    tenant: contoso.example\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_secret_file: secrets/graph-secret\n"
+        "    notifications: {public_url: \"https://agendad.contoso.example:8443/n\"}\n"
+        "mailboxes: [{address: a@b.example, source: m365, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    const auto& n = r.config->sources.at("m365").graph.notifications;
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(n->listen, "127.0.0.1:9188");
+    EXPECT_FALSE(n->client_state.has_value()) << "generated at start";
+}
+
+TEST_F(daemon_config_files, graph_certificate_and_key_may_share_one_owner_only_file) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  m365:\n"
+        "    kind: graph\n"
+        "    tenant: contoso.example\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    certificate_file: secrets/combined.pem\n"
+        "    private_key_file: secrets/combined.pem\n"
+        "mailboxes: [{address: a@b.example, source: m365, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    expect_no_secret(r);
+    const graph_source& g = r.config->sources.at("m365").graph;
+    EXPECT_EQ(g.certificate_pem, certificate_pem + key_pem);
+    ASSERT_TRUE(g.private_key.has_value());
+}
+
+TEST_F(daemon_config_files, graph_loopback_urls_may_use_http) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  m365:\n"
+        "    kind: graph\n"
+        "    tenant: contoso.example\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_secret_file: secrets/graph-secret\n"
+        "    authority: http://127.0.0.1:8080\n"
+        "    graph_url: \"http://[::1]:8080/v1.0\"\n"
+        "mailboxes: [{address: a@b.example, source: m365, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_EQ(r.config->sources.at("m365").graph.graph_url, "http://[::1]:8080/v1.0");
+}
+
+TEST_F(daemon_config_files, a_client_secret_that_is_a_guid_is_a_warning) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  m365:\n"
+        "    kind: graph\n"
+        "    tenant: contoso.example\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_secret_file: secrets/guid-secret\n"  // 6:25
+        "mailboxes: [{address: a@b.example, source: m365, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_TRUE(has_at(r.warnings, 6, 25,
+                       "holds a GUID: is it the secret's ID rather than its "
+                       "Value?"));
+    for (const auto& w : r.warnings) EXPECT_THAT(w.message, Not(HasSubstr("0a1b2c3d")));
+}
+
+TEST_F(daemon_config_files, group_members_and_addresses_of_several_groups) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  m365:\n"
+        "    kind: graph\n"
+        "    tenant: contoso.example\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_secret_file: secrets/graph-secret\n"
+        "  other:\n"
+        "    kind: graph\n"
+        "    tenant: fabrikam.example\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_secret_file: secrets/graph-secret\n"
+        "mailboxes:\n"
+        "  - {group: 1b2c3d4e-0000-4000-8000-123456789abc, source: m365, "
+        "org_domains: [contoso.example]}\n"
+        "  - {group: 2b2c3d4e-0000-4000-8000-123456789abc, source: m365, "
+        "org_domains: [contoso.example], mode: enforce}\n"
+        // The same group in another tenant is another group.
+        "  - {group: 1b2c3d4e-0000-4000-8000-123456789abc, source: other, "
+        "org_domains: [fabrikam.example]}\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    ASSERT_EQ(r.config->groups.size(), 3u);
+    EXPECT_EQ(r.config->groups[1].group, "2b2c3d4e-0000-4000-8000-123456789abc");
+    EXPECT_EQ(r.config->groups[1].mode, mailbox_mode::enforce);
+    EXPECT_EQ(r.config->groups[2].source, "other");
+    EXPECT_TRUE(r.config->mailboxes.empty()) << "groups alone are something to watch";
+}
+
 // ---- one mistake per document, at an exact location ----
 
 struct bad_case {
@@ -521,6 +829,18 @@ const std::string mailboxes_ok =
     "  - address: a@b.example\n"
     "    source: samples\n"
     "    org_domains: [b.example]\n";
+// A Graph source in pieces (lines 1-3, then one line each), and a mailbox using it.
+const std::string graph_head =
+    "sources:\n"
+    "  m365:\n"
+    "    kind: graph\n";
+const std::string graph_tenant = "    tenant: contoso.example\n";
+const std::string graph_client = "    client_id: 11111111-2222-3333-4444-555555555555\n";
+const std::string graph_secret = "    client_secret_file: secrets/graph-secret\n";
+const std::string graph_ok = graph_head + graph_tenant + graph_client + graph_secret;  // 6 lines
+const std::string graph_mailbox =
+    "mailboxes: [{address: a@b.example, source: m365, org_domains: [b.example]}]\n";
+const std::string a_group = "1b2c3d4e-0000-4000-8000-123456789abc";
 
 const bad_case bad_cases[] = {
     // -- structure and keys
@@ -723,14 +1043,16 @@ const bad_case bad_cases[] = {
      "  samples:\n"
      "    path: samples\n"  // 3:5
          + mailboxes_ok,
-     3, 5, "source 'samples' needs a kind: folder or caldav"},
+     3, 5, "source 'samples' needs a kind: folder, caldav or graph"},
     {"kind_misspelt",
      "sources:\n"
      "  office:\n"
      "    kind: caldev\n"  // 3:11
      "    url: https://cal.example.com/\n"
      "mailboxes: [{address: a@b.example, source: office, org_domains: [b.example]}]\n",
-     3, 11, "sources.office.kind must be folder or caldav, not 'caldev' (did you mean 'caldav'?)"},
+     3, 11,
+     "sources.office.kind must be folder, caldav or graph, not 'caldev' (did you mean "
+     "'caldav'?)"},
     {"source_name_with_slash",
      "sources:\n"
      "  a/b: {kind: folder, path: samples}\n"  // 2:3
@@ -891,6 +1213,249 @@ const bad_case bad_cases[] = {
      "      from: agendad\n"  // 7:13
      "mailboxes: [{address: a@b.example, source: office, org_domains: [b.example]}]\n",
      7, 13, "sources.office.smtp.from 'agendad' is not an e-mail address"},
+
+    // -- Microsoft Graph sources
+    {"graph_without_tenant", graph_head + graph_client + graph_secret + graph_mailbox, 3, 5,
+     "source 'm365' needs a tenant: the directory (tenant) id"},
+    {"graph_tenant_common",
+     graph_head + "    tenant: common\n"  // 4:13
+         + graph_client + graph_secret + graph_mailbox,
+     4, 13, "sources.m365.tenant 'common' cannot be used by a daemon"},
+    {"graph_tenant_a_url",
+     graph_head + "    tenant: https://login.microsoftonline.com/contoso.example\n"  // 4:13
+         + graph_client + graph_secret + graph_mailbox,
+     4, 13,
+     "sources.m365.tenant 'https://login.microsoftonline.com/contoso.example' is neither a "
+     "directory (tenant) id (a GUID) nor a domain name"},
+    {"graph_type_instead_of_kind",
+     "sources:\n"
+     "  m365:\n"
+     "    type: graph\n"  // 3:5
+         + graph_tenant + graph_client + graph_secret + graph_mailbox,
+     3, 5, "source 'm365': write kind: instead of type: (kind: folder, caldav or graph)"},
+    {"graph_poll_instead_of_poll_seconds",
+     graph_ok + "    poll: 30\n"  // 7:5
+         + graph_mailbox,
+     7, 5, "unknown key 'poll' in source 'm365' (did you mean 'poll_seconds'?)"},
+    {"graph_without_client_id", graph_head + graph_tenant + graph_secret + graph_mailbox, 3, 5,
+     "source 'm365' needs a client_id: the application (client) id"},
+    {"graph_client_id_not_a_guid",
+     graph_head + graph_tenant + "    client_id: my-app\n"  // 5:16
+         + graph_secret + graph_mailbox,
+     5, 16, "sources.m365.client_id 'my-app' is not an application (client) id"},
+    {"graph_without_credentials", graph_head + graph_tenant + graph_client + graph_mailbox, 3, 5,
+     "source 'm365' needs the app's credential: certificate_file and private_key_file "
+     "(recommended), or client_secret_file"},
+    {"graph_secret_and_certificate",
+     graph_ok  // client_secret_file at 6:25
+         + "    certificate_file: graph/app.crt\n"
+           "    private_key_file: secrets/app.key\n" +
+         graph_mailbox,
+     6, 25, "source 'm365' has both client_secret_file and a certificate: use one of the two"},
+    {"graph_certificate_without_key",
+     graph_head + graph_tenant + graph_client + "    certificate_file: graph/app.crt\n"  // 6:23
+         + graph_mailbox,
+     6, 23, "source 'm365' has a certificate_file but no private_key_file"},
+    {"graph_key_without_certificate",
+     graph_head + graph_tenant + graph_client + "    private_key_file: secrets/app.key\n"  // 6:23
+         + graph_mailbox,
+     6, 23, "source 'm365' has a private_key_file but no certificate_file"},
+    {"graph_certificate_missing",
+     graph_head + graph_tenant + graph_client +
+         "    certificate_file: graph/missing.crt\n"  // 6:23
+         "    private_key_file: secrets/app.key\n" +
+         graph_mailbox,
+     6, 23, "sources.m365.certificate_file: "},
+    {"graph_certificate_not_pem",
+     graph_head + graph_tenant + graph_client +
+         "    certificate_file: not-a-folder.txt\n"  // 6:23
+         "    private_key_file: secrets/app.key\n" +
+         graph_mailbox,
+     6, 23, "not-a-folder.txt holds no PEM certificate (-----BEGIN CERTIFICATE-----)"},
+    {"graph_certificate_with_key_readable_by_others",
+     graph_head + graph_tenant + graph_client +
+         "    certificate_file: graph/combined.pem\n"  // 6:23
+         "    private_key_file: secrets/app.key\n" +
+         graph_mailbox,
+     6, 23, "is readable by other users (mode 0644): chmod 600 "},
+    {"graph_key_encrypted",
+     graph_head + graph_tenant + graph_client +
+         "    certificate_file: graph/app.crt\n"
+         "    private_key_file: secrets/encrypted.key\n"  // 7:23
+         + graph_mailbox,
+     7, 23, "secrets/encrypted.key is encrypted: agendad needs the key without a passphrase"},
+    {"graph_key_not_pem",
+     graph_head + graph_tenant + graph_client +
+         "    certificate_file: graph/app.crt\n"
+         "    private_key_file: secrets/graph-secret\n"  // 7:23
+         + graph_mailbox,
+     7, 23, "secrets/graph-secret holds no PEM private key"},
+    {"graph_key_readable_by_others",
+     graph_head + graph_tenant + graph_client +
+         "    certificate_file: graph/app.crt\n"
+         "    private_key_file: graph/combined.pem\n"  // 7:23
+         + graph_mailbox,
+     7, 23, "graph/combined.pem is readable by other users (mode 0644): chmod 600 "},
+    {"graph_secret_readable_by_others",
+     graph_head + graph_tenant + graph_client +
+         "    client_secret_file: secrets/world-readable\n"  // 6:25
+         + graph_mailbox,
+     6, 25, "sources.m365.client_secret_file: "},
+    {"graph_url_plain_http",
+     graph_ok + "    graph_url: http://graph.microsoft.com/v1.0\n"  // 7:16
+         + graph_mailbox,
+     7, 16,
+     "sources.m365.graph_url: 'http://graph.microsoft.com/v1.0' must use https:// (http:// only "
+     "to a loopback host"},
+    {"graph_authority_not_a_url",
+     graph_ok + "    authority: login.microsoftonline.com\n"  // 7:16
+         + graph_mailbox,
+     7, 16, "sources.m365.authority: 'login.microsoftonline.com' is not a URL"},
+    {"graph_url_with_query",
+     graph_ok + "    graph_url: https://graph.microsoft.com/v1.0?$top=5\n"  // 7:16
+         + graph_mailbox,
+     7, 16, "must not have a query or fragment"},
+    {"graph_url_with_credentials",
+     graph_ok + "    graph_url: https://app:s3cr3t-Hunter2-do-not-print@graph.example/v1.0\n" +
+         graph_mailbox,
+     7, 16,
+     "sources.m365.graph_url: the URL must not contain a user name or password: the app's "
+     "credentials go in their own files"},
+    {"graph_ca_file_missing", graph_ok + "    ca_file: no-such-ca.pem\n" + graph_mailbox, 7, 14,
+     "sources.m365.ca_file: "},
+    {"graph_per_mailbox_requests_over_4",
+     graph_ok + "    per_mailbox_requests: 5\n"  // 7:27
+         + graph_mailbox,
+     7, 27, "sources.m365.per_mailbox_requests must be between 1 and 4, not 5"},
+    {"graph_window_ahead_zero",
+     graph_ok + "    window_ahead_days: 0\n"  // 7:24
+         + graph_mailbox,
+     7, 24, "sources.m365.window_ahead_days must be between 1 and 1825, not 0"},
+    {"graph_group_refresh_zero",
+     graph_ok + "    group_refresh_seconds: 0\n"  // 7:28
+         + graph_mailbox,
+     7, 28, "sources.m365.group_refresh_seconds must be between 1 and 604800, not 0"},
+    {"graph_misspelt_key",
+     graph_head + "    tenent: contoso.example\n"  // 4:5; and then tenant is missing
+         + graph_client + graph_secret + graph_mailbox,
+     4, 5, "unknown key 'tenent' in source 'm365' (did you mean 'tenant'?)", 2},
+    {"caldav_key_in_graph_source",
+     graph_ok + "    url: https://graph.microsoft.com/\n"  // 7:5
+         + graph_mailbox,
+     7, 5, "unknown key 'url' in source 'm365' (known: kind, tenant, client_id"},
+    {"notifications_without_public_url",
+     graph_ok +
+         "    notifications:\n"
+         "      listen: 127.0.0.1:9300\n"  // the mapping: 8:7
+         + graph_mailbox,
+     8, 7, "sources.m365.notifications needs a public_url: the https:// address"},
+    {"notifications_plain_http",
+     graph_ok + "    notifications: {public_url: \"http://localhost:9300/\"}\n"  // 7:33
+         + graph_mailbox,
+     7, 33,
+     "sources.m365.notifications.public_url: 'http://localhost:9300/' must use https:// "
+     "(Microsoft Graph posts only to https)"},
+    {"notifications_listen_without_port",
+     graph_ok +
+         "    notifications:\n"
+         "      public_url: https://agendad.contoso.example/n\n"
+         "      listen: 127.0.0.1\n"  // 9:15
+         + graph_mailbox,
+     9, 15, "sources.m365.notifications.listen must be host:port"},
+    {"notifications_listen_is_the_status_listener",
+     graph_ok +
+         "    notifications:\n"
+         "      public_url: https://agendad.contoso.example/n\n"
+         "      listen: 0.0.0.0:9187\n"  // 9:15
+         + graph_mailbox,
+     9, 15,
+     "sources.m365.notifications.listen 0.0.0.0:9187 is the status listener's address "
+     "(status.listen 127.0.0.1:9187)"},
+    {"notifications_listen_shared_by_two_sources",
+     graph_ok + "    notifications: {public_url: \"https://a.example/n\"}\n" +
+         "  m365b:\n"
+         "    kind: graph\n" +
+         graph_tenant + graph_client + graph_secret +
+         "    notifications: {public_url: \"https://b.example/n\"}\n"  // 13:20
+         "mailboxes:\n"
+         "  - {address: a@b.example, source: m365, org_domains: [b.example]}\n"
+         "  - {address: c@b.example, source: m365b, org_domains: [b.example]}\n",
+     13, 20, "sources.m365b.notifications.listen 127.0.0.1:9188 is already used by source 'm365'"},
+    {"notifications_misspelt_key",
+     graph_ok +
+         "    notifications:\n"
+         "      public_url: https://agendad.contoso.example/n\n"
+         "      lisen: 127.0.0.1:9300\n"  // 9:7
+         + graph_mailbox,
+     9, 7, "unknown key 'lisen' in sources.m365.notifications (did you mean 'listen'?)"},
+    {"notifications_client_state_too_long",
+     graph_ok +
+         "    notifications:\n"
+         "      public_url: https://agendad.contoso.example/n\n"
+         "      client_state_file: secrets/long-client-state\n"  // 9:26
+         + graph_mailbox,
+     9, 26, "holds more than 128 characters, the most Graph accepts as clientState"},
+
+    // -- group entries
+    {"group_with_a_caldav_source",
+     "sources:\n"
+     "  office: {kind: caldav, url: \"https://cal.example.com/\"}\n"
+     "mailboxes:\n"
+     "  - group: " +
+         a_group +
+         "\n"  // 4:12
+         "    source: office\n"
+         "    org_domains: [b.example]\n",
+     4, 12,
+     "group '" + a_group +
+         "' is only for graph sources (Entra groups): source 'office' is caldav; list its "
+         "mailboxes by address"},
+    {"group_with_a_folder_source",
+     sources_ok + "mailboxes:\n  - group: " + a_group +
+         "\n"  // 4:12
+         "    source: samples\n"
+         "    org_domains: [b.example]\n",
+     4, 12, "source 'samples' is folder"},
+    {"group_not_an_object_id",
+     graph_ok + "mailboxes:\n"
+                "  - group: execs@contoso.example\n"  // 8:12
+                "    source: m365\n"
+                "    org_domains: [b.example]\n",
+     8, 12,
+     "group 'execs@contoso.example' is not a group's object id: a GUID such as "
+     "1b2c3d4e-0000-4000-8000-123456789abc (Entra admin center"},
+    {"group_and_address",
+     graph_ok +
+         "mailboxes:\n"
+         "  - address: a@b.example\n"
+         "    group: " +
+         a_group +
+         "\n"  // 9:12
+         "    source: m365\n"
+         "    org_domains: [b.example]\n",
+     9, 12, "a mailbox has an address or a group, not both"},
+    {"group_repeated",
+     graph_ok + "mailboxes:\n  - {group: " + a_group +
+         ", source: m365, org_domains: [b.example]}\n"
+         "  - {group: " +
+         a_group + ", source: m365, org_domains: [c.example]}\n",  // 9:13
+     9, 13, "group '" + a_group + "' is already listed on line 8 for source 'm365'"},
+    {"calendar_on_a_graph_source",
+     graph_ok + "mailboxes:\n"
+                "  - address: a@b.example\n"
+                "    source: m365\n"
+                "    calendar: /calendars/a\n"  // 10:15
+                "    org_domains: [b.example]\n",
+     10, 15,
+     "mailbox 'a@b.example' calendar is only for caldav sources: with source 'm365' (Microsoft "
+     "Graph) agendad watches the mailbox's default calendar"},
+    {"neither_address_nor_group",
+     graph_ok + "mailboxes:\n"
+                "  - source: m365\n"  // 8:5
+                "    org_domains: [b.example]\n",
+     8, 5,
+     "a mailbox needs an address: the calendar owner's e-mail address (or, with a graph "
+     "source, a group: an Entra group's object id)"},
 
     // -- status listener
     {"status_public_without_token", "status:\n  listen: 0.0.0.0:9187\n" + sources_ok + mailboxes_ok,

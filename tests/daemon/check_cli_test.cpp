@@ -1,14 +1,22 @@
 // Tests for `agendad check`, run as the built binary: the built-in policy, good and broken policy
-// files (every problem as FILE:LINE:COLUMN), warnings, --list-signals and usage errors.
+// files (every problem as FILE:LINE:COLUMN), warnings, --list-signals and usage errors; Microsoft
+// Graph sources checked offline (the certificate and its key, expiry, polling without
+// notifications).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <random>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -158,6 +166,166 @@ TEST_F(daemon_check_cli, unknown_option_is_a_usage_error) {
     EXPECT_THAT(r.out, IsEmpty());
     EXPECT_THAT(r.err, HasSubstr("unknown option '--strict'"));
     EXPECT_THAT(r.err, HasSubstr("--help"));
+}
+
+// ---- Microsoft Graph sources ----
+
+struct pem_pair {
+    std::string cert;
+    std::string key;
+};
+
+std::string pem_of(const std::function<int(BIO*)>& write) {
+    const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+    if (!bio || write(bio.get()) != 1) throw std::runtime_error("PEM_write");
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(size));
+}
+
+// A self-signed certificate as an admin makes for an app registration: RSA 2048 (or an EC key,
+// which Microsoft's RS256 assertions cannot use), valid between the given days from now.
+pem_pair make_certificate(bool rsa = true, long not_before_days = -1, long not_after_days = 365) {
+    const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+        rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"), &EVP_PKEY_free);
+    const std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
+    if (!key || !cert) throw std::runtime_error("key or certificate");
+    X509_set_version(cert.get(), 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), not_before_days * 86400);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), not_after_days * 86400);
+    X509_NAME* name = X509_get_subject_name(cert.get());
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("agendad"), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), name);
+    X509_set_pubkey(cert.get(), key.get());
+    if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) throw std::runtime_error("sign");
+    return {pem_of([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); }), pem_of([&](BIO* b) {
+                return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr,
+                                                nullptr);
+            })};
+}
+
+class daemon_check_graph : public agendad::test_support::cli_fixture {
+  protected:
+    fs::path secret(const std::string& name, const std::string& text) {
+        const fs::path p = write(name, text);
+        fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write,
+                        fs::perm_options::replace);
+        return p;
+    }
+
+    // A configuration with one Graph source whose credential lines are `credentials`
+    // (starting on line 6) and `extra` lines after them.
+    fs::path config(const std::string& credentials, const std::string& extra = "",
+                    const std::string& mailboxes =
+                        "  - {address: ceo@contoso.example, source: m365, "
+                        "org_domains: [contoso.example]}\n") {
+        return write("agendad.yaml",
+                     "sources:\n"
+                     "  m365:\n"
+                     "    kind: graph\n"
+                     "    tenant: contoso.example\n"
+                     "    client_id: 11111111-2222-3333-4444-555555555555\n" +
+                         credentials + extra + "mailboxes:\n" + mailboxes);
+    }
+
+    std::string pair_lines(const pem_pair& p) {
+        const fs::path cert = write("graph/app.crt", p.cert);
+        const fs::path key = secret("secrets/app.key", p.key);
+        return "    certificate_file: " + cert.string() +
+               "\n    private_key_file: " + key.string() + "\n";
+    }
+};
+
+TEST_F(daemon_check_graph, a_client_secret_is_fine_and_polling_is_a_warning) {
+    const fs::path s = secret("secrets/graph-secret", "s3cr3t-Hunter2\n");
+    const fs::path file = config("    client_secret_file: " + s.string() + "\n");
+    const run_result r = run({"check", file.string()});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("warning: " + file.string() +
+                                 ":2:3: source 'm365' has no notifications: changes are seen by "
+                                 "delta polling every 60 s"));
+    EXPECT_THAT(r.out, HasSubstr(file.string() +
+                                 ": OK: 1 mailbox (0 enforce, 1 dry-run), 1 source, 0 policy "
+                                 "files\n"));
+    EXPECT_THAT(r.out, Not(HasSubstr("Hunter2")));
+}
+
+TEST_F(daemon_check_graph, a_certificate_and_its_key_are_proven_to_belong_together) {
+    const fs::path file = config(pair_lines(make_certificate()),
+                                 "    poll_seconds: 30\n"
+                                 "    notifications: {public_url: \"https://a.example/graph\"}\n");
+    const run_result r = run({"check", file.string()});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_THAT(r.out, Not(HasSubstr("warning"))) << "notifications are configured";
+    EXPECT_THAT(r.out, HasSubstr(": OK: 1 mailbox"));
+    EXPECT_THAT(r.out, Not(HasSubstr("PRIVATE KEY")));
+}
+
+TEST_F(daemon_check_graph, a_key_of_another_certificate_is_an_error_at_certificate_file) {
+    const pem_pair one = make_certificate();
+    const pem_pair other = make_certificate();
+    const fs::path file = config(pair_lines({one.cert, other.key}));
+    const run_result r = run({"check", file.string()});
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr(file.string() + ":6:23: sources.m365: certificate_file "));
+    EXPECT_THAT(r.out, HasSubstr("cannot sign a client assertion: the private key does not belong "
+                                 "to the certificate"));
+    EXPECT_THAT(r.out, HasSubstr(file.string() + ": 1 problem(s)"));
+    EXPECT_THAT(r.out, Not(HasSubstr("PRIVATE KEY")));
+}
+
+TEST_F(daemon_check_graph, an_ec_key_cannot_sign_rs256_assertions) {
+    const fs::path file = config(pair_lines(make_certificate(false)));
+    const run_result r = run({"check", file.string()});
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr(file.string() + ":6:23: sources.m365: "));
+    EXPECT_THAT(r.out, HasSubstr("RSA"));
+}
+
+TEST_F(daemon_check_graph, an_expired_certificate_is_an_error_and_one_expiring_soon_a_warning) {
+    const fs::path expired = config(pair_lines(make_certificate(true, -30, -1)));
+    const run_result r = run({"check", expired.string()});
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr(expired.string() + ":6:23: sources.m365.certificate_file: "));
+    EXPECT_THAT(r.out, HasSubstr("has expired: Microsoft refuses it"));
+
+    const fs::path soon = config(pair_lines(make_certificate(true, -30, 10)));
+    const run_result w = run({"check", soon.string()});
+    EXPECT_EQ(w.status, 0) << w.out << w.err;
+    EXPECT_THAT(w.out,
+                HasSubstr("warning: " + soon.string() + ":6:23: sources.m365.certificate_file: "));
+    EXPECT_THAT(w.out, HasSubstr(" day(s): upload a new one to the app registration"));
+}
+
+TEST_F(daemon_check_graph, the_summary_counts_group_entries) {
+    const fs::path s = secret("secrets/graph-secret", "s3cr3t-Hunter2\n");
+    const fs::path file = config(
+        "    client_secret_file: " + s.string() + "\n", "",
+        "  - {group: 1b2c3d4e-0000-4000-8000-123456789abc, source: m365, "
+        "org_domains: [contoso.example], mode: enforce}\n"
+        "  - {address: ceo@contoso.example, source: m365, org_domains: [contoso.example]}\n");
+    const run_result r = run({"check", file.string()});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr(": OK: 1 mailbox (0 enforce, 1 dry-run), 1 group (1 enforce, 0 "
+                                 "dry-run), 1 source, 0 policy files\n"));
+}
+
+TEST_F(daemon_check_graph, a_group_with_a_folder_source_is_an_error) {
+    fs::create_directories(dir_ / "samples");
+    const fs::path file =
+        write("agendad.yaml", "sources: {s: {kind: folder, path: " + (dir_ / "samples").string() +
+                                  "}}\n"
+                                  "mailboxes:\n"
+                                  "  - group: 1b2c3d4e-0000-4000-8000-123456789abc\n"
+                                  "    source: s\n"
+                                  "    org_domains: [contoso.example]\n");
+    const run_result r = run({"check", file.string()});
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr(file.string() +
+                                 ":3:12: group '1b2c3d4e-0000-4000-8000-123456789abc' is only "
+                                 "for graph sources"));
 }
 
 }  // namespace
