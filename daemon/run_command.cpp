@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "config/daemon_config.h"
 #include "daemon/cli.h"
 #include "daemon/directory.h"
+#include "daemon/graph_notifications.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/sd_notify.h"
@@ -120,6 +122,8 @@ struct generation {
     // and the timer of its next listing.
     std::vector<std::optional<std::vector<std::string>>> members;
     std::vector<std::unique_ptr<asio::steady_timer>> group_timers;
+    // Change notifications of the Graph sources that have them, by source name.
+    std::map<std::string, std::unique_ptr<graph_notifications>> notifications;
     int running = 0;       // worker and group coroutines under way
     bool closing = false;  // stopping, or making way for a reload: nothing new starts
 };
@@ -163,9 +167,12 @@ class supervisor {
             if (!add_worker(g, m, -1)) return false;
         }
         if (!status_ && !opt_.once && !start_status_listener(g.config)) return false;
+        if (!opt_.once && !start_notifications(g)) return false;
         current_ = std::move(next);
         for (auto& [address, w] : current_->workers) spawn(*current_, w);
         for (std::size_t i = 0; i < current_->config.groups.size(); ++i) spawn_group(*current_, i);
+        for (auto& [name, hub] : current_->notifications) spawn_notifications(*current_, *hub);
+        update_subscriptions(*current_);
         report_watching(*current_);
         const auto count = std::to_string(current_->workers.size());
         const auto groups = current_->config.groups.size();
@@ -234,6 +241,86 @@ class supervisor {
         log::info("status listener",
                   {{"listen", cfg.status_listen}, {"port", std::to_string(status_->port())}});
         return true;
+    }
+
+    // The notification listener of each Graph source that has `notifications:`; its
+    // subscriptions follow the source's watched mailboxes (update_subscriptions).
+    bool start_notifications(generation& g) {
+        for (const auto& [name, source] : g.config.sources) {
+            if (source.kind != config::source_kind::graph || !source.graph.notifications) continue;
+            const auto& n = *source.graph.notifications;
+            std::string error;
+            auto client = g.sources->graph_client_for(source, error);
+            if (!client) {
+                log::error("cannot start Graph notifications",
+                           {{"source", name}, {"error", error}});
+                return false;
+            }
+            graph_notification_settings settings;
+            settings.source_name = name;
+            settings.listen = n.listen;
+            settings.public_url = n.public_url;
+            settings.client_state = n.client_state ? n.client_state->value : random_client_state();
+            generation* gp = &g;
+            auto hub = std::make_unique<graph_notifications>(
+                io_.get_executor(), settings, client,
+                [gp](const std::string& mailbox) {
+                    const auto it = gp->workers.find(mailbox);
+                    if (it != gp->workers.end() && !it->second.leaving) it->second.worker->wake();
+                },
+                [this] { return clock_.now(); });
+            if (auto started = hub->start(); !started) {
+                log::error("cannot start Graph notifications",
+                           {{"source", name}, {"error", started.error()}});
+                return false;
+            }
+            log::info("Graph notification listener", {{"source", name},
+                                                      {"listen", n.listen},
+                                                      {"public_url", n.public_url},
+                                                      {"port", std::to_string(hub->port())}});
+            g.notifications[name] = std::move(hub);
+        }
+        return true;
+    }
+
+    // 32 random bytes in hex: Graph echoes it in every notification, so only Graph knows it.
+    static std::string random_client_state() {
+        unsigned char bytes[32];
+        if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no randomness");
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string out;
+        for (unsigned char b : bytes) {
+            out += hex[b >> 4];
+            out += hex[b & 0xF];
+        }
+        return out;
+    }
+
+    void spawn_notifications(generation& g, graph_notifications& hub) {
+        ++g.running;
+        generation* gp = &g;
+        asio::co_spawn(io_, hub.run(), [this, gp](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log::error("Graph notifications stopped", {{"error", ex.what()}});
+                }
+            }
+            if (--gp->running == 0) finished(gp);
+        });
+    }
+
+    // Each notification listener keeps subscriptions for its source's watched mailboxes.
+    static void update_subscriptions(generation& g) {
+        for (auto& [name, hub] : g.notifications) {
+            std::vector<std::string> mailboxes;
+            for (const auto& [address, w] : g.workers) {
+                if (!w.leaving && w.worker->setup().mailbox.source == name)
+                    mailboxes.push_back(address);
+            }
+            hub->set_mailboxes(mailboxes);
+        }
     }
 
     static const policy::policy* policy_for(const generation& g, const std::string& name) {
@@ -409,6 +496,7 @@ class supervisor {
             log::info("watching mailbox", {{"mailbox", address}, {"as", entry_name(g, w.group)}});
         }
         report_watching(g);
+        update_subscriptions(g);
         sd_notify(status_line(g));
     }
 
@@ -445,6 +533,8 @@ class supervisor {
         for (auto& timer : g.group_timers) {
             if (timer) timer->cancel();
         }
+        // Their loops delete the subscriptions, then end.
+        for (auto& [name, hub] : g.notifications) hub->stop();
     }
 
     void stop_all() {

@@ -1350,11 +1350,11 @@ const bad_case bad_cases[] = {
          + graph_mailbox,
      8, 7, "sources.m365.notifications needs a public_url: the https:// address"},
     {"notifications_plain_http",
-     graph_ok + "    notifications: {public_url: \"http://localhost:9300/\"}\n"  // 7:33
+     graph_ok + "    notifications: {public_url: \"http://agendad.contoso.example/n\"}\n"  // 7:33
          + graph_mailbox,
      7, 33,
-     "sources.m365.notifications.public_url: 'http://localhost:9300/' must use https:// "
-     "(Microsoft Graph posts only to https)"},
+     "sources.m365.notifications.public_url: 'http://agendad.contoso.example/n' must use "
+     "https:// (http:// only to a loopback host"},
     {"notifications_listen_without_port",
      graph_ok +
          "    notifications:\n"

@@ -30,6 +30,7 @@
 #include "daemon_fixture.h"
 #include "support/fake_graph.h"
 #include "support/graph_events.h"
+#include "support/process.h"
 
 namespace {
 
@@ -307,8 +308,10 @@ class graph_e2e : public agendad::test_support::daemon_fixture {
         }
     }
 
-    // `more_mailboxes`: further mailboxes of the same source, in enforce mode.
-    fs::path config(const std::vector<std::string>& more_mailboxes = {}) {
+    // `more_mailboxes`: further mailboxes of the same source, in enforce mode. With
+    // `notify_port`, change notifications through a listener on that loopback port.
+    fs::path config(const std::vector<std::string>& more_mailboxes = {}, int poll_seconds = 1,
+                    std::uint16_t notify_port = 0) {
         const fs::path secret = write("secrets/graph-client-secret", "test-client-secret\n");
         fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
         std::ostringstream yaml;
@@ -325,8 +328,14 @@ class graph_e2e : public agendad::test_support::daemon_fixture {
              << "    authority: " << fake_.authority() << "\n"
              << "    graph_url: " << fake_.graph_url() << "\n"
              << "    ca_file: " << fake_.ca_file().string() << "\n"
-             << "    poll_seconds: 1\n"
-             << "mailboxes:\n";
+             << "    poll_seconds: " << poll_seconds << "\n";
+        if (notify_port != 0) {
+            const std::string at = "127.0.0.1:" + std::to_string(notify_port);
+            yaml << "    notifications:\n"
+                 << "      public_url: http://" << at << "/graph\n"
+                 << "      listen: " << at << "\n";
+        }
+        yaml << "mailboxes:\n";
         std::vector<std::string> all{owner};
         all.insert(all.end(), more_mailboxes.begin(), more_mailboxes.end());
         for (const auto& m : all) {
@@ -579,6 +588,48 @@ TEST_F(graph_e2e, a_new_invitation_while_running_is_answered_within_seconds) {
     EXPECT_TRUE(calls.front().send_response);
     expect_labelled_outcome();
     expect_each_version_decided_once();
+}
+
+TEST_F(graph_e2e, a_change_notification_brings_an_invitation_in_without_waiting_for_the_poll) {
+    const std::uint16_t port = agendad::test_support::free_loopback_port();
+    // A poll every 5 minutes: within this test only a notification can bring an event in.
+    const fs::path cfg = config({}, 300, port);
+    learn_history(cfg);
+    running d = start(run_args(cfg));
+    // The daemon subscribes once the fake has checked the URL with it (the validation
+    // handshake).
+    ASSERT_TRUE(eventually([&] { return fake_.subscriptions().size() == 1; }, 20s))
+        << read_file(d.err);
+    const auto sub = fake_.subscriptions().front();
+    EXPECT_EQ(sub.notification_url,
+              "http://127.0.0.1:" + std::to_string(port) + "/graph/notifications");
+    EXPECT_EQ(sub.lifecycle_url, "http://127.0.0.1:" + std::to_string(port) + "/graph/lifecycle");
+    EXPECT_EQ(sub.resource, "/users/" + owner + "/events");
+    EXPECT_GE(sub.client_state.size(), 32u);  // generated: nobody but Graph knows it
+    std::this_thread::sleep_for(2s);          // the passes after start and subscription are over
+
+    std::string text = read_file(labelled / "invites" / "d21.ics");
+    const auto uid_at = text.find("\nUID:");
+    ASSERT_NE(uid_at, std::string::npos);
+    text.insert(uid_at + 5, "e2e-notified-");
+    const auto events = graph_events_from_ics(text, "notified.ics", owner);
+    ASSERT_EQ(events.size(), 1u);
+    extra_ids_.insert(events.front().id);
+    fake_.add_event(owner, events.front().json);
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_TRUE(fake_.responses().empty()) << "answered before any notification";
+
+    const auto notified = std::chrono::steady_clock::now();
+    EXPECT_EQ(fake_.notify(owner, events.front().id), 202);
+    ASSERT_TRUE(eventually([&] { return fake_.responses().size() == 1; }, 10s)) << read_file(d.err);
+    EXPECT_LT(std::chrono::steady_clock::now() - notified, 5s);
+    EXPECT_EQ(fake_.responses().front().event_id, events.front().id);
+    EXPECT_EQ(fake_.responses().front().action, "decline");
+
+    // A clean stop leaves no subscription behind at Microsoft.
+    const run_result r = stop(d);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(fake_.subscriptions().empty());
 }
 
 TEST_F(graph_e2e, a_mailbox_outside_the_access_policy_is_named_and_the_others_are_served) {
