@@ -1,5 +1,7 @@
 #include "calendar/encoding.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <array>
 
@@ -126,6 +128,17 @@ std::string base64(std::string_view bytes) {
             out += k <= n ? alphabet[(chunk >> (18 - 6 * k)) & 0x3F] : '=';
         }
     }
+    return out;
+}
+
+std::string fnv1a_hex(std::string_view bytes) {
+    std::uint64_t h = 14695981039346656037ULL;  // the FNV-1a 64-bit offset basis
+    for (unsigned char c : bytes) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    char out[17];
+    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
     return out;
 }
 

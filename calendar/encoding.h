@@ -53,4 +53,10 @@ std::optional<std::uint32_t> windows1252_code_point(unsigned char byte);
 // base64 with the standard alphabet and '=' padding, all on one line (RFC 4648 §4).
 std::string base64(std::string_view bytes);
 
+// --- fingerprints ---
+
+// 64-bit FNV-1a of `bytes` as 16 lower-case hex digits: a short, stable name for a text (not a
+// security measure).
+std::string fnv1a_hex(std::string_view bytes);
+
 }  // namespace agendad::calendar::encoding

@@ -1,5 +1,7 @@
 #include "calendar/caldav/caldav_source.h"
 
+#include "calendar/encoding.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -97,17 +99,6 @@ source_error from_http(const http::error& e, const std::string& doing) {
         default:
             return failure(source_failure::transient, doing + ": " + e.message);
     }
-}
-
-std::string fnv1a_hex(std::string_view s) {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    char out[17];
-    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-    return out;
 }
 
 bool has_vevent(const caldav::dav_resource& r) {
@@ -636,10 +627,10 @@ asio::awaitable<void_result> caldav_source::deliver_reply(const invitation& inv,
     m.calendar = build_reply(inv, options);
     m.date = r.now;
     // The same decision always has the same Message-ID, so that a mail system can tell copies.
-    m.message_id = fnv1a_hex(settings_.mailbox + "\n" + inv.uid + "\n" +
-                             (inv.recurrence_id ? format_utc(*inv.recurrence_id) : "") + "\n" +
-                             std::to_string(inv.sequence) + "\n" +
-                             std::string(to_string(r.status)) + "\n" + r.tag) +
+    m.message_id = encoding::fnv1a_hex(settings_.mailbox + "\n" + inv.uid + "\n" +
+                                       (inv.recurrence_id ? format_utc(*inv.recurrence_id) : "") +
+                                       "\n" + std::to_string(inv.sequence) + "\n" +
+                                       std::string(to_string(r.status)) + "\n" + r.tag) +
                    ".agendad@" + std::string(domain_of(settings_.mailbox));
     auto message = build_imip(m);
     if (!message) co_return failure(source_failure::invalid, inv.uid + ": " + message.error());

@@ -19,6 +19,7 @@
 // a removed occurrence makes its master read again, and when every occurrence known of a master
 // is removed (or the master answers 404) the master is reported removed.
 #include "calendar/graph/graph_source.h"
+#include "calendar/encoding.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -190,17 +191,6 @@ bool is_instance(const event& e) {
     return (e.type == "occurrence" || e.type == "exception") && !e.series_master_id.empty();
 }
 
-std::string fnv1a_hex(std::string_view s) {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    char out[17];
-    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-    return out;
-}
-
 source_item item_of(const event& e) {
     source_item item;
     item.item_id = e.id;
@@ -208,7 +198,7 @@ source_item item_of(const event& e) {
         // Never dropped silently: an item that names what could not be read.
         std::string text;
         for (const auto& p : e.problems) text += p.to_string() + "\n";
-        item.item_id = "unreadable-" + fnv1a_hex(text);
+        item.item_id = "unreadable-" + encoding::fnv1a_hex(text);
     }
     item.etag = e.change_key;
     item.events.push_back(e.inv);

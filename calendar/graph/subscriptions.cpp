@@ -2,9 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include "calendar/invitation.h"
+
 #include <cstdio>
 #include <exception>
-
 
 namespace agendad::calendar::graph {
 namespace {
@@ -47,15 +48,7 @@ source_result<subscription> subscription_from(const graph_client::answer& a,
 }  // namespace
 
 std::string iso8601(std::chrono::sys_seconds t) {
-    const auto day = std::chrono::floor<std::chrono::days>(t);
-    const std::chrono::year_month_day ymd(day);
-    const std::chrono::hh_mm_ss hms(t - day);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
+    return format_utc(t);
 }
 
 std::optional<std::chrono::sys_seconds> parse_iso8601(std::string_view text) {

@@ -327,5 +327,12 @@ TEST(base64, keeps_nul_bytes_and_writes_one_line) {
     EXPECT_EQ(encoded.find_first_of("\r\n"), std::string::npos);
 }
 
+TEST(Fnv1a, MatchesTheReferenceVectors) {
+    // FNV-1a 64-bit, from the algorithm's authors' test vectors.
+    EXPECT_EQ(fnv1a_hex(""), "cbf29ce484222325");
+    EXPECT_EQ(fnv1a_hex("a"), "af63dc4c8601ec8c");
+    EXPECT_EQ(fnv1a_hex("foobar"), "85944171f73967e8");
+}
+
 }  // namespace
 }  // namespace agendad::calendar::encoding
