@@ -43,6 +43,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.h"
 #include "calendar/http/http_client.h"
 #include "calendar/ical/parse.h"
 #include "calendar/invitation.h"
@@ -52,6 +53,8 @@
 #include "support/smtp_sink.h"
 
 namespace {
+
+using namespace agendad::bench;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -119,40 +122,12 @@ std::string mailbox_name(int i) {
     return buf;
 }
 
-std::string fmt(double v, int decimals = 1) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return buf;
-}
-
-std::string pad(const std::string& s, std::size_t width, bool left = false) {
-    if (s.size() >= width) return s;
-    return left ? s + std::string(width - s.size(), ' ') : std::string(width - s.size(), ' ') + s;
-}
-
-// Linear interpolation between closest ranks (p in 0..100).
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const double rank = p / 100.0 * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(rank));
-    const auto hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
-}
-
 double median(std::vector<double> v) {
     return percentile(std::move(v), 50);
 }
 
 double ms_between(wall::time_point from, wall::time_point to) {
     return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string a, b, c;
-    in >> a >> b >> c;
-    return a + " " + b + " " + c;
 }
 
 // TcpExt ListenOverflows of /proc/net/netstat: connections a full accept queue turned away, on
@@ -169,11 +144,6 @@ long long listen_overflows() {
         }
     }
     return 0;
-}
-
-std::string tail_of(const fs::path& file, std::size_t bytes = 3000) {
-    const std::string text = read_file(file);
-    return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
 }
 
 // --- the invitation -----------------------------------------------------------------------------
@@ -430,13 +400,6 @@ std::string http_get(std::uint16_t port, const std::string& path) {
         round_trip(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
     const auto body = out.find("\r\n\r\n");
     return body == std::string::npos ? "" : out.substr(body + 4);
-}
-
-double thread_cpu_seconds() {
-    rusage u{};
-    ::getrusage(RUSAGE_THREAD, &u);
-    const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
-    return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
 
 struct sync_counts {
@@ -959,18 +922,6 @@ int run(const options& opt) {
     if (opt.keep) std::cout << "; kept in " << folder.string();
     std::cout << "\n";
     return 0;
-}
-
-bool parse_int(std::string_view text, int lo, int hi, int& out) {
-    try {
-        std::size_t used = 0;
-        const int v = std::stoi(std::string(text), &used);
-        if (used != text.size() || v < lo || v > hi) return false;
-        out = v;
-        return true;
-    } catch (const std::exception&) {
-        return false;
-    }
 }
 
 }  // namespace

@@ -47,12 +47,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.h"
 #include "support/fake_graph.h"
 #include "support/files.h"
 #include "support/graph_events.h"
 #include "support/process.h"
 
 namespace {
+
+using namespace agendad::bench;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -103,44 +106,12 @@ CPU/RSS with N mailboxes against a baseline, and the highest concurrency per mai
 
 // --- small helpers ----------------------------------------------------------------------------
 
-std::string fmt(double v, int decimals = 1) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return buf;
-}
-
-std::string pad(const std::string& s, std::size_t width, bool left = false) {
-    if (s.size() >= width) return s;
-    return left ? s + std::string(width - s.size(), ' ') : std::string(width - s.size(), ' ') + s;
-}
-
 const char* pass_fail(bool ok) {
     return ok ? "PASS" : "FAIL";
 }
 
 double seconds_between(steady::time_point from, steady::time_point to) {
     return std::chrono::duration<double>(to - from).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const double rank = p / 100.0 * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(rank));
-    const auto hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
-}
-
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string a, b, c;
-    in >> a >> b >> c;
-    return a + " " + b + " " + c;
-}
-
-std::string tail_of(const fs::path& file, std::size_t bytes = 3000) {
-    const std::string text = read_file(file);
-    return text.size() <= bytes ? text : "..." + text.substr(text.size() - bytes);
 }
 
 std::string mailbox_address(const std::string& prefix, int i) {
@@ -186,13 +157,6 @@ proc_sample sample_process(const std::string& pid) {
         if (line.starts_with("VmHWM:")) s.hwm_mb = mb();
     }
     return s;
-}
-
-double thread_cpu_seconds() {
-    rusage u{};
-    ::getrusage(RUSAGE_THREAD, &u);
-    const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
-    return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
 
 // The fake's CPU: this process's threads but the main one (which only sleeps, scrapes and counts).
@@ -672,18 +636,6 @@ int run(const options& opt) {
     if (opt.keep) std::cout << "; kept in " << folder.string();
     std::cout << "\n";
     return 0;
-}
-
-bool parse_int(std::string_view text, int lo, int hi, int& out) {
-    try {
-        std::size_t used = 0;
-        const int v = std::stoi(std::string(text), &used);
-        if (used != text.size() || v < lo || v > hi) return false;
-        out = v;
-        return true;
-    } catch (const std::exception&) {
-        return false;
-    }
 }
 
 }  // namespace
