@@ -7,11 +7,13 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <optional>
 #include <ostream>
 #include <string>
 
 #include "config/daemon_config.h"
 #include "daemon/cli.h"
+#include "daemon/directory.h"
 #include "daemon/sources.h"
 #include "daemon/store.h"
 #include "daemon/time_arg.h"
@@ -138,6 +140,50 @@ asio::awaitable<outcome> undo(store& db, const journal_entry& original,
 
 }  // namespace
 
+namespace {
+
+// The group entry (with `address` filled in) that watches `address`, listing the groups
+// through Graph; nullopt when none has it, with `problem` set when a group could not be read.
+std::optional<config::mailbox_config> group_entry_of(const config::daemon_config& cfg,
+                                                     const std::string& address,
+                                                     std::string& problem) {
+    asio::io_context io;
+    source_factory sources(io.get_executor());
+    std::optional<config::mailbox_config> found;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            for (const auto& entry : cfg.groups) {
+                std::string error;
+                const auto client = sources.graph_client_for(cfg.sources.at(entry.source), error);
+                if (!client) {
+                    problem = error;
+                    co_return;
+                }
+                const auto listed = co_await list_group_members(client, entry.group,
+                                                                "source '" + entry.source + "'");
+                if (!listed) {
+                    problem = listed.error().message;
+                    co_return;
+                }
+                for (const auto& m : *listed) {
+                    if (m.address == address) {
+                        found = entry;
+                        found->address = address;
+                        co_return;
+                    }
+                }
+            }
+        },
+        [&](std::exception_ptr e) {
+            if (e) problem = "listing the groups failed unexpectedly";
+        });
+    io.run();
+    return found;
+}
+
+}  // namespace
+
 int undo_command(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
     std::string config_file(config::default_config_path);
     std::optional<std::int64_t> id;
@@ -207,6 +253,15 @@ int undo_command(std::span<const std::string_view> args, std::ostream& out, std:
     const config::mailbox_config* mailbox = nullptr;
     for (const auto& m : cfg.mailboxes) {
         if (m.address == original.key.mailbox) mailbox = &m;
+    }
+    // A member of a group entry: the groups are listed now, in the daemon's order (the first
+    // group that has the mailbox gives its settings).
+    std::optional<config::mailbox_config> member;
+    if (!mailbox && !cfg.groups.empty()) {
+        std::string problem;
+        member = group_entry_of(cfg, original.key.mailbox, problem);
+        if (!member && !problem.empty()) return refuse("cannot be undone now: " + problem);
+        if (member) mailbox = &*member;
     }
     if (!mailbox)
         return refuse("belongs to " + original.key.mailbox +

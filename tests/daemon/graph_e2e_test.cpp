@@ -632,6 +632,42 @@ TEST_F(graph_e2e, a_change_notification_brings_an_invitation_in_without_waiting_
     EXPECT_TRUE(fake_.subscriptions().empty());
 }
 
+TEST_F(graph_e2e, a_group_member_is_watched_and_undo_reaches_it_through_the_group) {
+    const std::string group = "6d1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+    fake_.set_group(group, {owner});
+    // The same configuration, with Dana watched as a member of an Entra group.
+    fs::path cfg = config();
+    std::string yaml = read_file(cfg);
+    const std::string entry = "  - address: " + owner + "\n";
+    const auto at = yaml.find(entry);
+    ASSERT_NE(at, std::string::npos);
+    yaml.replace(at, entry.size(), "  - group: " + group + "\n");
+    cfg = write("agendad.yaml", yaml);
+    learn_history(cfg);
+    deliver_invitations();
+    const run_result r = once(cfg);
+    ASSERT_EQ(r.status, 0) << r.err;
+    expect_labelled_outcome();
+
+    // d01 was declined with a reply; undo finds Dana's settings through the group.
+    const label& d01 = labels_.front();
+    ASSERT_EQ(d01.file, "d01.ics");
+    std::int64_t id = 0;
+    for (const auto& e : journal()) {
+        if (e.at("uid").as_string() == d01.uid && e.at("action").as_string() == "decline")
+            id = e.at("id").as_int64();
+    }
+    ASSERT_NE(id, 0);
+    const std::size_t before = fake_.responses().size();
+    const run_result undone = run({"undo", std::to_string(id), "--config", cfg.string()});
+    ASSERT_EQ(undone.status, 0) << undone.err;
+    const auto calls = fake_.responses();
+    ASSERT_EQ(calls.size(), before + 1);
+    EXPECT_EQ(calls.back().event_id, d01.id);
+    EXPECT_EQ(calls.back().action, "tentativelyAccept");
+    EXPECT_EQ(calls.back().user, owner);
+}
+
 TEST_F(graph_e2e, a_mailbox_outside_the_access_policy_is_named_and_the_others_are_served) {
     const std::string denied = "raj.patel@contoso.example";
     fake_.add_user(denied);
