@@ -14,8 +14,10 @@ endif()
 if(AGENDAD_SANITIZE)
   # GCC 12 reports -Wmaybe-uninitialized inside libstdc++ (<regex>, std::function) once ASan's
   # instrumentation is in: false positives in the standard library, not findings in our code.
+  # -g1 (after the build type's -g): line tables and function names, all a sanitizer report
+  # needs, for about a fifth less compile time than full debug information.
   target_compile_options(agendad_flags INTERFACE
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-    -Wno-maybe-uninitialized)
+    -Wno-maybe-uninitialized -g1)
   target_link_options(agendad_flags INTERFACE -fsanitize=address,undefined)
 endif()
