@@ -53,6 +53,13 @@ std::optional<std::uint32_t> windows1252_code_point(unsigned char byte);
 // base64 with the standard alphabet and '=' padding, all on one line (RFC 4648 §4).
 std::string base64(std::string_view bytes);
 
+// --- ASCII case ---
+
+// `s` with A-Z lowered (protocol tokens, addresses, header names); other bytes unchanged.
+std::string lower(std::string_view s);
+// Whether a and b are equal ignoring the case of A-Z.
+bool iequals(std::string_view a, std::string_view b);
+
 // --- fingerprints ---
 
 // 64-bit FNV-1a of `bytes` as 16 lower-case hex digits: a short, stable name for a text (not a

@@ -1,4 +1,6 @@
 // The status listener: /healthz, /metrics and /v1/decisions on the daemon's HTTP listener
+
+#include "calendar/encoding.h"
 // (daemon/http_listener.h: deadlines, size limits, connection caps). It only reads the metrics
 // and the journal.
 #include "daemon/status_server.h"
@@ -71,12 +73,7 @@ std::string echo(std::string_view value) {
     return std::string(value.substr(0, max_echo)) + "...";
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        return std::tolower(static_cast<unsigned char>(x)) ==
-               std::tolower(static_cast<unsigned char>(y));
-    });
-}
+using calendar::encoding::iequals;
 
 enum class auth { ok, missing, wrong };
 

@@ -1,5 +1,7 @@
 #include "policy/evaluate.h"
 
+#include "calendar/encoding.h"
+
 #include <algorithm>
 #include <set>
 
@@ -12,11 +14,7 @@ namespace {
 using calendar::invitation;
 using calendar::time_point;
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+using calendar::encoding::lower;
 
 bool domain_matches(std::string_view domain, std::string_view base) {
     if (base.empty() || domain.size() < base.size()) return false;

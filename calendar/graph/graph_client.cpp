@@ -1,4 +1,6 @@
 // Microsoft Graph requests with Microsoft's throttling rules kept
+
+#include "calendar/encoding.h"
 // (https://learn.microsoft.com/graph/throttling): per-mailbox and global concurrency gates on the
 // one executor, Retry-After (seconds or an HTTP-date) or an exponential backoff with full jitter
 // for 429/503/504 and transport failures, one new token after a 401, and never the token sent
@@ -35,18 +37,9 @@ source_error failure(source_failure kind, std::string message) {
     return source_error{kind, std::move(message)};
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using encoding::iequals;
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+using encoding::lower;
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -60,12 +60,7 @@ std::string trim(std::string_view s) {
     return std::string(s);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using encoding::iequals;
 
 // At most `limit` bytes of well-formed UTF-8: ill-formed sequences become U+FFFD and a cut
 // never splits a character.

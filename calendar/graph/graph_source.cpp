@@ -62,12 +62,7 @@ source_error failure(source_failure kind, std::string message) {
     return source_error{kind, std::move(message)};
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using encoding::iequals;
 
 // A path segment percent-encoded: unreserved characters and '@' stay, every other byte is %XX
 // (Graph ids may hold '/', '+' and '=').

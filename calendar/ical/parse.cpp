@@ -1,5 +1,7 @@
 #include "calendar/ical/parse.h"
 
+#include "calendar/encoding.h"
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -27,11 +29,7 @@ bool is_critical(std::string_view name) {
     return std::find(std::begin(critical), std::end(critical), name) != std::end(critical);
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+using encoding::lower;
 
 std::string trim(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);

@@ -52,12 +52,7 @@ constexpr std::size_t max_shown = 400;
 
 // --- small text helpers ---
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
+using encoding::lower;
 
 std::string upper(std::string_view s) {
     std::string out(s);

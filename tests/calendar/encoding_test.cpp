@@ -334,5 +334,13 @@ TEST(Fnv1a, MatchesTheReferenceVectors) {
     EXPECT_EQ(fnv1a_hex("foobar"), "85944171f73967e8");
 }
 
+TEST(AsciiCase, LowersAndComparesOnlyAsciiLetters) {
+    EXPECT_EQ(lower("MAILTO:Dana@Contoso.EXAMPLE"), "mailto:dana@contoso.example");
+    EXPECT_EQ(lower("\xC3\x89T\xC3\x89"), "\xC3\x89t\xC3\x89");  // UTF-8 bytes untouched
+    EXPECT_TRUE(iequals("Content-Type", "content-TYPE"));
+    EXPECT_FALSE(iequals("Content-Type", "Content-Typ"));
+    EXPECT_FALSE(iequals("abc", "abd"));
+}
+
 }  // namespace
 }  // namespace agendad::calendar::encoding
