@@ -132,6 +132,43 @@ std::string base64(std::string_view bytes) {
     return out;
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+    if (text.size() % 4 != 0) {
+        // Unpadded text: 2 or 3 characters may end it, never 1.
+        if (text.find('=') != std::string_view::npos || text.size() % 4 == 1) return std::nullopt;
+    } else if (!text.empty()) {
+        const std::size_t pad = text.back() != '=' ? 0 : text[text.size() - 2] != '=' ? 1 : 2;
+        text.remove_suffix(pad);
+    }
+    std::string out;
+    out.reserve(text.size() / 4 * 3 + 2);
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (const char c : text) {
+        std::uint32_t v = 0;
+        if (c >= 'A' && c <= 'Z') {
+            v = static_cast<std::uint32_t>(c - 'A');
+        } else if (c >= 'a' && c <= 'z') {
+            v = static_cast<std::uint32_t>(c - 'a' + 26);
+        } else if (c >= '0' && c <= '9') {
+            v = static_cast<std::uint32_t>(c - '0' + 52);
+        } else if (c == '+') {
+            v = 62;
+        } else if (c == '/') {
+            v = 63;
+        } else {
+            return std::nullopt;  // '=' in the middle, white space, anything else
+        }
+        acc = (acc << 6) | v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xFFu);
+        }
+    }
+    return out;
+}
+
 std::string fnv1a_hex(std::string_view bytes) {
     std::uint64_t h = 14695981039346656037ULL;  // the FNV-1a 64-bit offset basis
     for (unsigned char c : bytes) {

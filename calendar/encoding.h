@@ -52,6 +52,10 @@ std::optional<std::uint32_t> windows1252_code_point(unsigned char byte);
 
 // base64 with the standard alphabet and '=' padding, all on one line (RFC 4648 §4).
 std::string base64(std::string_view bytes);
+// The bytes of base64 text with the standard alphabet (RFC 4648 §4); '=' padding optional but,
+// when present, complete. nullopt for anything else: other characters (white space included),
+// a length that cannot be base64, padding in the middle.
+std::optional<std::string> base64_decode(std::string_view text);
 
 // --- ASCII case ---
 

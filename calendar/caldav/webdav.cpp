@@ -8,11 +8,23 @@
 #include <utility>
 
 #include "calendar/encoding.h"
+#include "calendar/xml/xml.h"
 
 namespace agendad::calendar::caldav {
 namespace {
 
 using boost::system::result;
+using xml::at_node;
+using xml::child;
+using xml::excerpt;
+using xml::for_each_child;
+using xml::is;
+using xml::local_name;
+using xml::namespace_of;
+using xml::qualified;
+using xml::text_of;
+using xml::trim;
+using xml::trimmed_text;
 
 constexpr std::string_view dav_ns = "DAV:";
 constexpr std::string_view caldav_ns = "urn:ietf:params:xml:ns:caldav";
@@ -85,95 +97,6 @@ std::string propfind(std::initializer_list<std::string_view> properties) {
 
 // --- parsing ---
 
-// Deeper nesting is hostile: multistatus bodies are seven levels deep.
-constexpr int max_depth = 256;
-
-// At most this much of a name or value taken from the body goes into an error message.
-std::string excerpt(std::string_view s) {
-    constexpr std::size_t limit = 60;
-    std::string out;
-    for (char c : s.substr(0, limit)) {
-        out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
-    }
-    if (s.size() > limit) out += "...";
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-    while (!s.empty() && space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && space(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-std::string at_byte(std::ptrdiff_t offset) {
-    return " at byte " + std::to_string(offset < 0 ? 0 : offset);
-}
-
-// The byte offset of a node in the body: of an element's '<' (pugixml keeps the offset of its
-// name), of a text's first byte.
-std::string at_node(pugi::xml_node n) {
-    const std::ptrdiff_t offset = n.offset_debug();
-    return at_byte(n.type() == pugi::node_element && offset > 0 ? offset - 1 : offset);
-}
-
-// XML Namespaces by hand (pugixml has none): the URI bound to the element's prefix by the
-// nearest declaration on it or an ancestor. An unbound prefix has no namespace.
-std::string_view namespace_of(pugi::xml_node n) {
-    const std::string_view name = n.name();
-    const auto colon = name.find(':');
-    std::string attribute = "xmlns";
-    if (colon != std::string_view::npos) {
-        attribute += ':';
-        attribute += name.substr(0, colon);
-    }
-    for (pugi::xml_node e = n; e && e.type() == pugi::node_element; e = e.parent()) {
-        if (const pugi::xml_attribute a = e.attribute(attribute.c_str())) return a.value();
-    }
-    return {};
-}
-
-std::string_view local_name(pugi::xml_node n) {
-    const std::string_view name = n.name();
-    const auto colon = name.find(':');
-    return colon == std::string_view::npos ? name : name.substr(colon + 1);
-}
-
-bool is(pugi::xml_node n, std::string_view ns, std::string_view local) {
-    return n.type() == pugi::node_element && local_name(n) == local && namespace_of(n) == ns;
-}
-
-// Iterates the element children of `parent` that are {ns}local.
-template <typename F>
-void for_each_child(pugi::xml_node parent, std::string_view ns, std::string_view local, F&& f) {
-    for (pugi::xml_node c = parent.first_child(); c; c = c.next_sibling()) {
-        if (is(c, ns, local)) f(c);
-    }
-}
-
-pugi::xml_node child(pugi::xml_node parent, std::string_view ns, std::string_view local) {
-    for (pugi::xml_node c = parent.first_child(); c; c = c.next_sibling()) {
-        if (is(c, ns, local)) return c;
-    }
-    return {};
-}
-
-// The element's own text: its text and CDATA children, concatenated as they are.
-std::string text_of(pugi::xml_node n) {
-    std::string out;
-    for (pugi::xml_node c = n.first_child(); c; c = c.next_sibling()) {
-        if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) out += c.value();
-    }
-    return out;
-}
-
-std::optional<std::string> trimmed_text(pugi::xml_node n) {
-    const std::string text = text_of(n);
-    const std::string_view t = trim(text);
-    if (t.empty()) return std::nullopt;
-    return std::string(t);
-}
-
 // "HTTP/1.1 404 Not Found" → 404.
 std::optional<int> status_code(std::string_view line) {
     line = trim(line);
@@ -202,111 +125,6 @@ result<int, std::string> status_of(pugi::xml_node status) {
 
 bool is_2xx(int status) {
     return status >= 200 && status <= 299;
-}
-
-// Where a DOCTYPE would be: in the prolog, before the root element. Found here so that no DTD
-// ever reaches the parser; one anywhere else is caught after parsing (pugixml reports it as a
-// node). "<!DOCTYPE" inside a CDATA section (Outlook's HTML in calendar-data) is content.
-std::optional<std::size_t> doctype_in_prolog(std::string_view xml) {
-    std::size_t i = 0;
-    if (xml.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
-    while (i < xml.size()) {
-        const char c = xml[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            ++i;
-            continue;
-        }
-        const std::string_view rest = xml.substr(i);
-        std::size_t end = std::string_view::npos;
-        if (rest.substr(0, 2) == "<?") {
-            end = rest.find("?>");
-            if (end != std::string_view::npos) end += 2;
-        } else if (rest.substr(0, 4) == "<!--") {
-            end = rest.find("-->", 4);
-            if (end != std::string_view::npos) end += 3;
-        } else {
-            constexpr std::string_view doctype = "<!DOCTYPE";
-            const bool is_doctype =
-                rest.size() >= doctype.size() &&
-                std::equal(doctype.begin(), doctype.end(), rest.begin(), [](char a, char b) {
-                    return a == (b >= 'a' && b <= 'z' ? static_cast<char>(b - 32) : b);
-                });
-            if (is_doctype) return i;
-            return std::nullopt;
-        }
-        if (end == std::string_view::npos) return std::nullopt;  // the parser says what is wrong
-        i += end;
-    }
-    return std::nullopt;
-}
-
-std::string doctype_refused(std::ptrdiff_t offset) {
-    return "refused: the body has a DOCTYPE declaration" + at_byte(offset) +
-           " (DTDs and entities are never processed; CalDAV servers send none)";
-}
-
-// Parses `xml` into `doc` with the checks every body gets; returns the root element.
-result<pugi::xml_node, std::string> load(std::string_view xml, std::size_t max_bytes,
-                                         pugi::xml_document& doc) {
-    const auto fail = [](std::string message) {
-        return result<pugi::xml_node, std::string>(boost::system::in_place_error,
-                                                   std::move(message));
-    };
-    if (xml.size() > max_bytes) {
-        return fail("body is " + std::to_string(xml.size()) + " bytes, over the limit of " +
-                    std::to_string(max_bytes) + " bytes");
-    }
-    if (trim(xml).empty()) return fail("empty body: no XML");
-    if (auto at = doctype_in_prolog(xml)) {
-        return fail(doctype_refused(static_cast<std::ptrdiff_t>(*at)));
-    }
-
-    // No parse_eol: calendar-data keeps its CRLF. parse_doctype only makes a DOCTYPE visible
-    // as a node, to refuse it below; pugixml never reads a DTD's declarations.
-    constexpr unsigned flags = pugi::parse_cdata | pugi::parse_escapes | pugi::parse_doctype;
-    const pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size(), flags);
-    if (!parsed) {
-        return fail(std::string("not well-formed XML: ") + parsed.description() +
-                    at_byte(parsed.offset));
-    }
-
-    // Iterative walk (the depth is what is being checked): no DOCTYPE, bounded nesting.
-    int depth = 0;
-    for (pugi::xml_node n = doc.first_child(); n;) {
-        if (n.type() == pugi::node_doctype) return fail(doctype_refused(n.offset_debug()));
-        if (n.type() == pugi::node_element && depth + 1 > max_depth) {
-            return fail("elements nested deeper than " + std::to_string(max_depth) + " levels" +
-                        at_node(n));
-        }
-        if (pugi::xml_node first = n.first_child()) {
-            ++depth;
-            n = first;
-            continue;
-        }
-        while (n && !n.next_sibling()) {
-            n = n.parent();
-            --depth;
-            if (n == doc) n = pugi::xml_node();
-        }
-        if (n) n = n.next_sibling();
-    }
-
-    pugi::xml_node root;
-    for (pugi::xml_node n = doc.first_child(); n; n = n.next_sibling()) {
-        if (n.type() == pugi::node_pcdata || n.type() == pugi::node_cdata) {
-            return fail("text outside the root element" + at_node(n));
-        }
-        if (n.type() != pugi::node_element) continue;
-        if (root) return fail("more than one root element" + at_node(n));
-        root = n;
-    }
-    if (!root) return fail("no root element");
-    return root;
-}
-
-std::string qualified(pugi::xml_node n) {
-    const std::string_view ns = namespace_of(n);
-    return (ns.empty() ? std::string() : "{" + excerpt(ns) + "}") + excerpt(local_name(n));
 }
 
 // Reads one DAV:prop of a 2xx propstat into `r`.
@@ -454,7 +272,7 @@ boost::system::result<multistatus, std::string> parse_multistatus(std::string_vi
                                                                   std::size_t max_bytes) {
     using out_t = result<multistatus, std::string>;
     pugi::xml_document doc;
-    auto root = load(xml, max_bytes, doc);
+    auto root = calendar::xml::load(xml, max_bytes, doc, "CalDAV servers");
     if (!root) return out_t(boost::system::in_place_error, std::move(root.error()));
     if (!is(*root, dav_ns, "multistatus")) {
         return out_t(boost::system::in_place_error, "not a DAV:multistatus: the root element is " +
@@ -475,7 +293,7 @@ boost::system::result<multistatus, std::string> parse_multistatus(std::string_vi
 
 std::vector<std::string> error_conditions(std::string_view xml) {
     pugi::xml_document doc;
-    auto root = load(xml, std::size_t{64} << 20, doc);
+    auto root = calendar::xml::load(xml, std::size_t{64} << 20, doc, "CalDAV servers");
     if (!root || !is(*root, dav_ns, "error")) return {};
     std::vector<std::string> out;
     for (pugi::xml_node n = root->first_child(); n; n = n.next_sibling()) {

@@ -319,6 +319,26 @@ TEST(base64, uses_every_letter_of_the_alphabet_in_order) {
     EXPECT_EQ(base64(bytes), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
 }
 
+TEST(base64_decode, reverses_the_test_vectors_of_rfc_4648_padded_or_not) {
+    for (const std::string text : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+        const std::string encoded = base64(text);
+        EXPECT_EQ(base64_decode(encoded), text) << encoded;
+        std::string unpadded = encoded;
+        while (!unpadded.empty() && unpadded.back() == '=') unpadded.pop_back();
+        EXPECT_EQ(base64_decode(unpadded), text) << unpadded;
+    }
+    EXPECT_EQ(base64_decode("AGFsaWNlAHMzY3JldA=="), "\0alice\0s3cret"s);
+}
+
+TEST(base64_decode, refuses_what_is_not_base64) {
+    EXPECT_EQ(base64_decode("Zm9v YmFy"), std::nullopt);  // white space
+    EXPECT_EQ(base64_decode("Zm9v\nYmFy"), std::nullopt);
+    EXPECT_EQ(base64_decode("Zg==Zg=="), std::nullopt);   // padding in the middle
+    EXPECT_EQ(base64_decode("Z"), std::nullopt);          // one character cannot be base64
+    EXPECT_EQ(base64_decode("Zg="), std::nullopt);        // incomplete padding
+    EXPECT_EQ(base64_decode("Zm9v_-"), std::nullopt);     // base64url is another alphabet
+}
+
 TEST(base64, keeps_nul_bytes_and_writes_one_line) {
     EXPECT_EQ(base64("\0alice\0s3cret"s), "AGFsaWNlAHMzY3JldA==");  // SMTP AUTH PLAIN
     const std::string long_text(100, 'x');
