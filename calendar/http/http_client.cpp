@@ -524,6 +524,9 @@ struct client::impl {
         if (pool.size() < max_idle_per_origin) pool.push_back(std::move(c));
     }
 
+    asio::awaitable<result<response>> send_over(const url& base, const request& r,
+                                                channel::state* held);
+
     // Resolves with `deadline` as the limit. Asio cannot interrupt getaddrinfo, so the lookup
     // runs on its own and reports to a shared state; we stop waiting for it at the deadline.
     asio::awaitable<result<tcp::resolver::results_type>> resolve(
@@ -613,13 +616,46 @@ struct client::impl {
     }
 };
 
+struct channel::state {
+    std::string origin;
+    std::unique_ptr<connection> held;
+    bool reused = false;
+};
+
+channel::channel() : state_(std::make_unique<state>()) {}
+channel::~channel() = default;
+channel::channel(channel&&) noexcept = default;
+channel& channel::operator=(channel&&) noexcept = default;
+bool channel::is_open() const {
+    return state_ && state_->held != nullptr;
+}
+bool channel::reused() const {
+    return state_ && state_->reused;
+}
+void channel::close() {
+    if (state_) state_->held.reset();
+}
+
 client::client(boost::asio::any_io_executor executor, tls_options tls, limits lim)
     : impl_(std::make_unique<impl>(std::move(executor), std::move(tls), lim)) {}
 
 client::~client() = default;
 
 boost::asio::awaitable<result<response>> client::send(const url& base, const request& r) {
-    impl& self = *impl_;
+    co_return co_await impl_->send_over(base, r, nullptr);
+}
+
+boost::asio::awaitable<result<response>> client::send(const url& base, const request& r,
+                                                      channel& ch) {
+    if (!ch.state_) ch.state_ = std::make_unique<channel::state>();
+    co_return co_await impl_->send_over(base, r, ch.state_.get());
+}
+
+// The one send: over the shared pool (`held` null) or a channel's own connection.
+boost::asio::awaitable<result<response>> client::impl::send_over(const url& base,
+                                                                 const request& r,
+                                                                 channel::state* held) {
+    impl& self = *this;
     const std::string where = host_port(base);
     const std::string origin = base.origin();
     const std::string& target = r.target.empty() ? base.target : r.target;
@@ -673,9 +709,19 @@ boost::asio::awaitable<result<response>> client::send(const url& base, const req
     params.max_bytes = self.lim.max_response_bytes;
     params.head = iequals(r.method, "HEAD");
 
-    std::unique_ptr<connection> c = self.take_idle(origin);
+    std::unique_ptr<connection> c;
+    if (!held) {
+        c = self.take_idle(origin);
+    } else {
+        held->reused = false;
+        if (held->held && held->origin == origin && held->held->idle_and_healthy()) {
+            c = std::move(held->held);
+        }
+        held->held.reset();
+    }
     for (;;) {
         const bool reused = c != nullptr;
+        if (held) held->reused = reused;
         if (!c) {
             const auto connect_deadline =
                 std::min(params.deadline, steady::now() + self.lim.connect_timeout);
@@ -690,7 +736,13 @@ boost::asio::awaitable<result<response>> client::send(const url& base, const req
             out = co_await exchange(*c->plain, *c, params);
         }
         if (out.value) {
-            if (out.reusable) self.keep_idle(origin, std::move(c));
+            if (out.reusable && held) {
+                c->lowest().expires_never();
+                held->origin = origin;
+                held->held = std::move(c);
+            } else if (out.reusable) {
+                self.keep_idle(origin, std::move(c));
+            }
             co_return std::move(*out.value);
         }
         c.reset();
@@ -701,7 +753,7 @@ boost::asio::awaitable<result<response>> client::send(const url& base, const req
         // arrived the server may have acted on any request: that is an error to report, never a
         // reason to send it twice.
         if (reused && !out.any_response && out.err.kind != failure::timeout &&
-            is_idempotent(r.method)) {
+            (is_idempotent(r.method) || r.repeatable)) {
             continue;
         }
         co_return std::move(out.err);

@@ -54,6 +54,10 @@ struct request {
     std::string target;  // path and query; empty: the URL's own target
     std::vector<header> headers;  // Host, Content-Length and User-Agent are added
     std::string body;
+    // A request whose method is not idempotent but which changes nothing (a SOAP read sent as
+    // POST: SyncFolderItems, GetItem) may be sent again, like a GET, when a kept-alive
+    // connection turns out closed. Never set it for a request that acts (CreateItem).
+    bool repeatable = false;
 };
 
 struct response {
@@ -81,6 +85,8 @@ struct error {
 template <class T>
 using result = boost::system::result<T, error>;
 
+class channel;
+
 // One client per source (creating one loads the trust store). Connections are kept alive and
 // reused per origin when the server allows it; a connection that failed is never reused, and a
 // reused one that fails before any byte of the response is retried once on a fresh connection
@@ -96,10 +102,36 @@ public:
     // Sends `r` to `base` (its target unless r.target is set). A 3xx is returned, not followed.
     // Keep `base` and `r` alive until the co_await completes (see calendar/source.h on GCC 12).
     boost::asio::awaitable<result<response>> send(const url& base, const request& r);
+    // The same over `ch`'s own connection: the one it holds when that is still open and of
+    // base's origin, else a new one, which `ch` then keeps (never the shared pool) while the
+    // server allows keep-alive. What connection-based authentication (NTLM) needs: the server
+    // authenticates the connection, so the handshake and the requests after it must share one.
+    boost::asio::awaitable<result<response>> send(const url& base, const request& r, channel& ch);
 
 private:
     struct impl;
     std::unique_ptr<impl> impl_;
+};
+
+// A connection held for one caller's consecutive requests (see client::send). Empty at first;
+// close() drops the connection. Use it with one client only, one request at a time.
+class channel {
+public:
+    channel();
+    ~channel();
+    channel(channel&&) noexcept;
+    channel& operator=(channel&&) noexcept;
+    // Whether the channel holds a connection (which the server may still have closed).
+    bool is_open() const;
+    // Whether the last send went over the connection the channel already held (false: it
+    // opened a new one, so connection-bound state such as an NTLM login is gone).
+    bool reused() const;
+    void close();
+
+private:
+    friend class client;
+    struct state;
+    std::unique_ptr<state> state_;
 };
 
 // "Basic dXNlcjpwYXNz" for an Authorization header.

@@ -595,6 +595,105 @@ TEST_F(http_client_test, reused_connection_failing_after_answer_bytes_is_an_erro
     EXPECT_EQ(server.requests.size(), 2u);
 }
 
+// The same race for a POST: the server may have received it, so it is not sent again, unless
+// the caller says it changes nothing (a SOAP read such as EWS's GetItem).
+TEST_F(http_client_test, post_dropped_before_any_answer_is_resent_only_when_repeatable) {
+    const auto drop_second = [](server_connection& c) -> asio::awaitable<void> {
+        if (c.index() == 1) {
+            if (const auto req = co_await c.read_request(); !req) co_return;
+            if (const auto ok = co_await c.write(http_response("HTTP/1.1 200 OK", "", "one")); !ok)
+                co_return;
+            if (const auto req = co_await c.read_request(); req) c.close();
+            co_return;
+        }
+        while (const auto req = co_await c.read_request()) {
+            if (const auto ok = co_await c.write(http_response("HTTP/1.1 200 OK", "", "two")); !ok)
+                co_return;
+        }
+    };
+    for (const bool repeatable : {false, true}) {
+        test_server server(io_, drop_second);
+        ah::client client(io_.get_executor());
+        const ah::url base = server.url("/EWS/Exchange.asmx");
+        ah::request r;
+        r.method = "POST";
+        r.body = "<GetItem/>";
+        r.repeatable = repeatable;
+        std::optional<ah::result<ah::response>> first, second;
+        run(io_, [&]() -> asio::awaitable<void> {
+            first = co_await client.send(base, r);
+            second = co_await client.send(base, r);
+        });
+        ASSERT_TRUE(first && *first) << describe(first);
+        if (repeatable) {
+            ASSERT_TRUE(second && *second) << describe(second);
+            EXPECT_EQ((*second)->body, "two");
+            EXPECT_EQ(server.requests.size(), 3u);
+        } else {
+            EXPECT_EQ(kind_of(second), "protocol") << describe(second);
+            EXPECT_EQ(server.requests.size(), 2u);  // sent once, never again
+        }
+        io_.restart();
+    }
+}
+
+// NTLM authenticates a connection, not a request: a channel keeps its own connection for its
+// own requests, apart from the shared pool.
+TEST_F(http_client_test, channel_keeps_its_own_connection_apart_from_the_pool) {
+    test_server server(io_, answer_all("ok"));
+    ah::client client(io_.get_executor());
+    const ah::url base = server.url("/EWS/Exchange.asmx");
+    const ah::request r;
+    ah::channel ch;
+    EXPECT_FALSE(ch.is_open());
+    std::optional<ah::result<ah::response>> a, b, c, d;
+    bool reused_a = true, reused_b = false, reused_d = false;
+    run(io_, [&]() -> asio::awaitable<void> {
+        a = co_await client.send(base, r, ch);
+        reused_a = ch.reused();
+        c = co_await client.send(base, r);  // the pool: a connection of its own
+        b = co_await client.send(base, r, ch);
+        reused_b = ch.reused();
+        d = co_await client.send(base, r);  // the pool's connection again, not the channel's
+        reused_d = ch.reused();
+    });
+    ASSERT_TRUE(a && *a && b && *b && c && *c && d && *d);
+    EXPECT_FALSE(reused_a);
+    EXPECT_TRUE(reused_b);
+    EXPECT_TRUE(reused_d);  // unchanged by pool sends
+    EXPECT_TRUE(ch.is_open());
+    EXPECT_EQ(server.connections, 2);
+    EXPECT_EQ(server.requests.size(), 4u);
+    ch.close();
+    EXPECT_FALSE(ch.is_open());
+}
+
+TEST_F(http_client_test, channel_whose_connection_the_server_closed_opens_a_new_one) {
+    test_server server(io_, [](server_connection& c) -> asio::awaitable<void> {
+        if (const auto req = co_await c.read_request(); !req) co_return;
+        co_await c.write(http_response("HTTP/1.1 200 OK", "", "one"));
+        co_await c.pause(20ms);
+        c.close();
+    });
+    ah::client client(io_.get_executor());
+    const ah::url base = server.url("/");
+    const ah::request r;
+    ah::channel ch;
+    std::optional<ah::result<ah::response>> first, second;
+    bool reused = true;
+    run(io_, [&]() -> asio::awaitable<void> {
+        first = co_await client.send(base, r, ch);
+        asio::steady_timer idle(io_, 100ms);
+        co_await idle.async_wait(with_error);
+        second = co_await client.send(base, r, ch);
+        reused = ch.reused();
+    });
+    ASSERT_TRUE(first && *first) << describe(first);
+    ASSERT_TRUE(second && *second) << describe(second);
+    EXPECT_FALSE(reused);  // a login bound to the old connection is gone
+    EXPECT_EQ(server.connections, 2);
+}
+
 TEST_F(http_client_test, redirect_is_returned_not_followed) {
     test_server server(io_, [](server_connection& c) -> asio::awaitable<void> {
         while (const auto req = co_await c.read_request()) {
