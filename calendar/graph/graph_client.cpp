@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "calendar/graph/graph_json.h"
+#include "calendar/http/gate.h"
 
 namespace agendad::calendar::graph {
 namespace {
@@ -32,6 +33,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr auto with_error = asio::as_tuple(asio::use_awaitable);
+using http::gate;
+using http::held;
 
 source_error failure(source_failure kind, std::string message) {
     return source_error{kind, std::move(message)};
@@ -46,80 +49,6 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
 }
-
-// A counting semaphore for coroutines on one executor (not thread-safe: the client is used from
-// one thread). Waiting coroutines queue in order; a released slot passes straight to the first
-// waiter, so a newcomer never overtakes the queue.
-class gate {
-  public:
-    explicit gate(int capacity) : capacity_(std::max(1, capacity)) {}
-    gate(const gate&) = delete;
-    gate& operator=(const gate&) = delete;
-
-    asio::awaitable<void> acquire() {
-        if (used_ < capacity_ && waiting_.empty()) {
-            ++used_;
-            co_return;
-        }
-        auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
-        waiting_.push_back(w);
-        // Whatever ends the wait (also the frame destroyed while it waits): a slot handed to
-        // us and not taken goes on to the next waiter, and a wait not granted leaves the queue.
-        struct leave {
-            gate* g;
-            std::shared_ptr<waiter> w;
-            bool taken = false;
-            ~leave() {
-                if (taken) return;
-                if (w->granted) {
-                    g->release();
-                } else {
-                    auto& q = g->waiting_;
-                    q.erase(std::remove(q.begin(), q.end(), w), q.end());
-                }
-            }
-        } guard{this, w};
-        while (!w->granted) {
-            auto [ec] = co_await w->timer.async_wait(with_error);
-            (void)ec;  // cancelled by release(): the slot is ours
-        }
-        guard.taken = true;
-    }
-
-    void release() {
-        if (!waiting_.empty()) {
-            auto w = std::move(waiting_.front());
-            waiting_.pop_front();
-            w->granted = true;  // the slot passes on: used_ stays
-            w->timer.cancel();
-            return;
-        }
-        if (used_ > 0) --used_;
-    }
-
-  private:
-    struct waiter {
-        explicit waiter(const asio::any_io_executor& ex)
-            : timer(ex, asio::steady_timer::time_point::max()) {}
-        asio::steady_timer timer;
-        bool granted = false;
-    };
-    int capacity_;
-    int used_ = 0;
-    std::deque<std::shared_ptr<waiter>> waiting_;
-};
-
-// Holds a slot of a gate until the end of the scope.
-class held {
-  public:
-    explicit held(gate& g) : g_(&g) {}
-    held(const held&) = delete;
-    held& operator=(const held&) = delete;
-    ~held() { g_->release(); }
-
-  private:
-    gate* g_;
-};
 
 int month_number(std::string_view m) {
     static constexpr const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -217,12 +146,9 @@ struct graph_client::impl {
     // Exponential backoff with full jitter: uniform in [0, min(cap, first * 2^(attempt-1))],
     // the cap being max_wait.
     milliseconds backoff(int attempt) {
-        const milliseconds cap = std::chrono::duration_cast<milliseconds>(limits.max_wait);
-        milliseconds bound = std::max(limits.first_backoff, milliseconds{1});
-        for (int i = 1; i < attempt && bound < cap; ++i) bound *= 2;
-        bound = std::min(bound, cap);
-        std::uniform_int_distribution<long long> pick(0, std::max<long long>(bound.count(), 0));
-        return milliseconds{pick(random)};
+        return http::full_jitter_backoff(attempt, limits.first_backoff,
+                                         std::chrono::duration_cast<milliseconds>(limits.max_wait),
+                                         random);
     }
 
     // Where `target` goes: a path below graph_url, or a full URL of graph_url's origin.

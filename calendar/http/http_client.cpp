@@ -227,6 +227,10 @@ struct exchange_params {
     std::chrono::milliseconds request_timeout{};
     std::size_t max_bytes = 0;
     bool head = false;
+    // Set: a 2xx body is handed over as it arrives (a stream), each wait for bytes bounded by
+    // idle_timeout instead of the deadline; false from it ends the stream.
+    const std::function<bool(std::string_view)>* on_body = nullptr;
+    std::chrono::milliseconds idle_timeout{};
 };
 
 using response_parser = bhttp::response_parser<bhttp::string_body>;
@@ -299,6 +303,40 @@ asio::awaitable<exchange_outcome> exchange(Stream& stream, connection& c,
     const auto length = parser->content_length();
     if (!parser->is_done() && length && *length > budget) {
         read_failed(bhttp::error::body_limit);
+        co_return out;
+    }
+    const unsigned status = parser->get().result_int();
+    if (p.on_body && status >= 200 && status < 300) {
+        // A stream: no size limit on the whole (the receiver bounds what it keeps), a time
+        // limit on each silence.
+        parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+        while (!parser->is_done()) {
+            c.lowest().expires_after(p.idle_timeout);
+            auto [ec, n] = co_await bhttp::async_read_some(stream, c.buffer, *parser, with_error);
+            if (ec == beast::error::timeout) {
+                out.err = make_error(failure::timeout, "reading the stream from", p.where,
+                                     "nothing for " + std::to_string(p.idle_timeout.count()) +
+                                         " ms");
+                co_return out;
+            }
+            if (ec) {
+                fail(failure::protocol, "reading the stream from", ec);
+                co_return out;
+            }
+            std::string& piece = parser->get().body();
+            if (piece.empty()) continue;
+            const bool go_on = (*p.on_body)(piece);
+            piece.clear();
+            if (!go_on) break;
+        }
+        response r;
+        r.status = static_cast<int>(status);
+        for (const auto& field : parser->get()) {
+            r.headers.push_back(
+                header{std::string(field.name_string()), std::string(field.value())});
+        }
+        out.reusable = parser->is_done() && parser->keep_alive() && c.buffer.size() == 0;
+        out.value = std::move(r);
         co_return out;
     }
     parser->body_limit(budget);
@@ -524,8 +562,10 @@ struct client::impl {
         if (pool.size() < max_idle_per_origin) pool.push_back(std::move(c));
     }
 
-    asio::awaitable<result<response>> send_over(const url& base, const request& r,
-                                                channel::state* held);
+    asio::awaitable<result<response>> send_over(
+        const url& base, const request& r, channel::state* held,
+        const std::function<bool(std::string_view)>* on_body = nullptr,
+        std::chrono::milliseconds idle_timeout = {});
 
     // Resolves with `deadline` as the limit. Asio cannot interrupt getaddrinfo, so the lookup
     // runs on its own and reports to a shared state; we stop waiting for it at the deadline.
@@ -652,9 +692,16 @@ boost::asio::awaitable<result<response>> client::send(const url& base, const req
 }
 
 // The one send: over the shared pool (`held` null) or a channel's own connection.
-boost::asio::awaitable<result<response>> client::impl::send_over(const url& base,
-                                                                 const request& r,
-                                                                 channel::state* held) {
+boost::asio::awaitable<result<response>> client::stream(
+    const url& base, const request& r, channel& ch,
+    const std::function<bool(std::string_view)>& on_body, std::chrono::milliseconds idle_timeout) {
+    if (!ch.state_) ch.state_ = std::make_unique<channel::state>();
+    co_return co_await impl_->send_over(base, r, ch.state_.get(), &on_body, idle_timeout);
+}
+
+boost::asio::awaitable<result<response>> client::impl::send_over(
+    const url& base, const request& r, channel::state* held,
+    const std::function<bool(std::string_view)>* on_body, std::chrono::milliseconds idle_timeout) {
     impl& self = *this;
     const std::string where = host_port(base);
     const std::string origin = base.origin();
@@ -708,6 +755,8 @@ boost::asio::awaitable<result<response>> client::impl::send_over(const url& base
     params.request_timeout = self.lim.request_timeout;
     params.max_bytes = self.lim.max_response_bytes;
     params.head = iequals(r.method, "HEAD");
+    params.on_body = on_body;
+    params.idle_timeout = idle_timeout;
 
     std::unique_ptr<connection> c;
     if (!held) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,15 @@ public:
     // server allows keep-alive. What connection-based authentication (NTLM) needs: the server
     // authenticates the connection, so the handshake and the requests after it must share one.
     boost::asio::awaitable<result<response>> send(const url& base, const request& r, channel& ch);
+    // The same for an answer that lasts (EWS GetStreamingEvents): a 2xx body is handed to
+    // `on_body` piece by piece as it arrives, with no size limit on the whole and
+    // `idle_timeout` as the limit on each silence (request_timeout bounds the header only); the
+    // response returned has an empty body. false from `on_body` ends the stream (the connection
+    // is then dropped). Other statuses are read whole, as send() reads them.
+    boost::asio::awaitable<result<response>> stream(
+        const url& base, const request& r, channel& ch,
+        const std::function<bool(std::string_view)>& on_body,
+        std::chrono::milliseconds idle_timeout);
 
 private:
     struct impl;

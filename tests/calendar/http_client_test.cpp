@@ -694,6 +694,66 @@ TEST_F(http_client_test, channel_whose_connection_the_server_closed_opens_a_new_
     EXPECT_EQ(server.connections, 2);
 }
 
+// EWS GetStreamingEvents: an answer that lasts, handed over piece by piece as it arrives.
+TEST_F(http_client_test, stream_hands_over_the_body_as_it_arrives) {
+    test_server server(io_, [](server_connection& c) -> asio::awaitable<void> {
+        if (const auto req = co_await c.read_request(); !req) co_return;
+        co_await c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+        co_await c.pause(300ms);
+        co_await c.write("5\r\nworld\r\n0\r\n\r\n");
+    });
+    ah::client client(io_.get_executor());
+    const ah::url base = server.url("/EWS/Exchange.asmx");
+    ah::request r;
+    r.method = "POST";
+    ah::channel ch;
+    std::vector<std::pair<std::string, steady::duration>> pieces;
+    std::optional<ah::result<ah::response>> got;
+    run(io_, [&]() -> asio::awaitable<void> {
+        const auto start = steady::now();
+        const std::function<bool(std::string_view)> on_body = [&](std::string_view piece) {
+            pieces.emplace_back(std::string(piece), steady::now() - start);
+            return true;
+        };
+        got = co_await client.stream(base, r, ch, on_body, 2000ms);
+    });
+    ASSERT_TRUE(got && *got) << describe(got);
+    EXPECT_EQ((*got)->status, 200);
+    EXPECT_TRUE((*got)->body.empty());
+    ASSERT_EQ(pieces.size(), 2u);
+    EXPECT_EQ(pieces[0].first, "hello");
+    EXPECT_LT(pieces[0].second, 250ms) << "the first piece before the answer ends";
+    EXPECT_EQ(pieces[1].first, "world");
+    EXPECT_GE(pieces[1].second, 250ms);
+}
+
+TEST_F(http_client_test, stream_silent_for_longer_than_the_idle_timeout_times_out) {
+    test_server server(io_, [](server_connection& c) -> asio::awaitable<void> {
+        if (const auto req = co_await c.read_request(); !req) co_return;
+        co_await c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+        co_await c.pause(3s);
+    });
+    ah::client client(io_.get_executor());
+    const ah::url base = server.url("/");
+    ah::request r;
+    ah::channel ch;
+    std::string received;
+    std::optional<ah::result<ah::response>> got;
+    steady::duration took{};
+    run(io_, [&]() -> asio::awaitable<void> {
+        const auto start = steady::now();
+        const std::function<bool(std::string_view)> on_body = [&](std::string_view piece) {
+            received += piece;
+            return true;
+        };
+        got = co_await client.stream(base, r, ch, on_body, 300ms);
+        took = steady::now() - start;
+    });
+    EXPECT_EQ(received, "hello");
+    EXPECT_EQ(kind_of(got), "timeout") << describe(got);
+    EXPECT_LT(took, 2s);
+}
+
 TEST_F(http_client_test, redirect_is_returned_not_followed) {
     test_server server(io_, [](server_connection& c) -> asio::awaitable<void> {
         while (const auto req = co_await c.read_request()) {
