@@ -1,0 +1,86 @@
+// EWS requests for all the mailboxes of one source: one HTTP client, one sign-in (NTLMv2, Basic
+// or an OAuth bearer token), and Exchange's throttling rules kept: at most `per_mailbox`
+// requests in flight per mailbox and `global` in all; ErrorServerBusy waits BackOffMilliseconds
+// and tries again; HTTP 503 and transport failures of reads are tried again with an
+// exponential backoff. Every request names its mailbox in X-AnchorMailbox (Exchange 2013 and
+// later route by it; with impersonation it must be the impersonated address).
+//
+// NTLM authenticates a connection, not a request: the client keeps a pool of channels
+// (http::channel), each signed in once by the NEGOTIATE/CHALLENGE/AUTHENTICATE handshake and
+// then reused; a channel whose connection the server closed signs in again.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "calendar/ews/soap.h"
+#include "calendar/graph/oauth.h"
+#include "calendar/http/http_client.h"
+#include "calendar/source.h"
+
+namespace agendad::calendar::ews {
+
+struct sign_in {
+    enum class scheme { ntlm, basic, bearer };
+    scheme kind = scheme::ntlm;
+    // ntlm: "DOMAIN\\account" or a UPN; basic: the UPN. Never logged with the password.
+    std::string account;
+    std::string password;
+    // bearer: the OAuth token provider (hybrid modern auth).
+    std::shared_ptr<graph::token_provider> tokens;
+};
+
+struct client_limits {
+    int per_mailbox = 2;
+    int global = 16;
+    int max_attempts = 6;  // ErrorServerBusy, 503 and transport failures of reads, then transient
+    std::chrono::milliseconds first_backoff{1000};
+    std::chrono::seconds max_wait{300};  // a longer BackOffMilliseconds is a transient failure
+};
+
+class ews_client {
+  public:
+    // `ews_url`: "https://mail.contoso.com/EWS/Exchange.asmx" (http only to loopback).
+    ews_client(boost::asio::any_io_executor executor, std::shared_ptr<http::client> http,
+               std::string ews_url, sign_in credentials, client_limits limits = {});
+    ~ews_client();
+
+    // Sends `envelope` (built by soap.h) for `mailbox` and reads the answer: the parsed
+    // envelope, which may hold a SOAP fault or error messages for the caller to classify, after
+    // ErrorServerBusy and 503 retries. `repeatable`: the request changes nothing (SyncFolderItems,
+    // GetItem, Subscribe, Unsubscribe), so it may go again after a transport failure; CreateItem
+    // is sent again only when Exchange certainly did not process it (ErrorServerBusy, 503, a 401
+    // of the sign-in). Failures: denied (sign-in refused: 401 after a fresh handshake, 403),
+    // transient (network, timeouts, throttling beyond max_attempts or max_wait, 5xx without a
+    // SOAP body), invalid (404: no EWS at the URL, a body that is not SOAP). `doing` names the
+    // step for messages ("mailbox ceo@contoso.com: SyncFolderItems").
+    // Keep the arguments alive until the co_await completes (see calendar/source.h).
+    boost::asio::awaitable<source_result<parsed_response>> call(const std::string& mailbox,
+                                                                const std::string& envelope,
+                                                                bool repeatable,
+                                                                const std::string& doing);
+
+    // Requests sent (retries and sign-in legs included), ErrorServerBusy/503 answers seen, and
+    // NTLM handshakes done: for /metrics and tests.
+    long long requests_sent() const;
+    long long throttled() const;
+    long long handshakes() const;
+    const std::string& url() const;  // as given
+    // "NTLM as CONTOSO\\svc" / "Basic as svc@contoso.com" / "OAuth": for describe().
+    std::string describe_sign_in() const;
+
+  private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+// How a response code becomes a source failure, with `doing` and the code in the message.
+source_error ews_failure(code_class c, std::string_view code, std::string_view text,
+                         const std::string& doing);
+
+}  // namespace agendad::calendar::ews
