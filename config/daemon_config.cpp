@@ -48,8 +48,22 @@ std::string_view name_of(source_kind k) {
             return "caldav";
         case source_kind::graph:
             return "graph";
+        case source_kind::ews:
+            return "ews";
     }
     return "folder";
+}
+
+std::string_view name_of(ews_auth a) {
+    switch (a) {
+        case ews_auth::ntlm:
+            return "ntlm";
+        case ews_auth::basic:
+            return "basic";
+        case ews_auth::oauth:
+            return "oauth";
+    }
+    return "ntlm";
 }
 
 std::chrono::seconds poll_interval(const source_config& s) {
@@ -60,6 +74,8 @@ std::chrono::seconds poll_interval(const source_config& s) {
             return s.caldav.poll;
         case source_kind::graph:
             return s.graph.poll;
+        case source_kind::ews:
+            return s.ews.poll;
     }
     return s.folder.poll;
 }
@@ -372,6 +388,10 @@ class loader {
         return node ? r_.integer(node, what, min, max) : std::nullopt;
     }
 
+    std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
+        return node ? r_.boolean(node, what) : std::nullopt;
+    }
+
     // One of `names` (in order of the enum), with a suggestion for a misspelling.
     std::optional<std::size_t> choice(const YAML::Node& node, const std::string& what,
                                       const std::vector<std::string>& names) {
@@ -573,7 +593,7 @@ class loader {
         const std::string what = "source '" + name + "'";
         const std::string field = "sources." + name + ".";
         if (!node.IsMap()) {
-            r_.error(node, what + " must be a mapping with kind: folder, caldav or graph");
+            r_.error(node, what + " must be a mapping with kind: folder, caldav, graph or ews");
             return;
         }
         source_config s;
@@ -584,12 +604,12 @@ class loader {
         const bool type_instead = !node["kind"] && node["type"];
         if (type_instead) {
             r_.error(key_of(node, "type"),
-                     what + ": write kind: instead of type: (kind: folder, caldav or graph)");
-            kind = choice(node["type"], field + "kind", {"folder", "caldav", "graph"});
+                     what + ": write kind: instead of type: (kind: folder, caldav, graph or ews)");
+            kind = choice(node["type"], field + "kind", {"folder", "caldav", "graph", "ews"});
         } else if (!node["kind"]) {
-            r_.error(node, what + " needs a kind: folder, caldav or graph");
+            r_.error(node, what + " needs a kind: folder, caldav, graph or ews");
         } else {
-            kind = choice(node["kind"], field + "kind", {"folder", "caldav", "graph"});
+            kind = choice(node["kind"], field + "kind", {"folder", "caldav", "graph", "ews"});
         }
         const std::string_view kind_key = type_instead ? "type" : "kind";
         if (!kind) {
@@ -616,7 +636,10 @@ class loader {
                          "max_concurrent_requests",
                          "per_mailbox_requests",
                          "group_refresh_seconds",
-                         "notifications"});
+                         "notifications",
+                         "auth",
+                         "oauth",
+                         "impersonation"});
             return;
         }
         s.kind = static_cast<source_kind>(*kind);
@@ -641,6 +664,13 @@ class loader {
                      "window_back_days", "window_ahead_days", "max_concurrent_requests",
                      "per_mailbox_requests", "group_refresh_seconds", "notifications"});
                 read_graph(name, field, what, node, s.graph);
+                break;
+            case source_kind::ews:
+                expect_keys(node, what,
+                            {kind_key, "url", "auth", "user", "password_file", "oauth",
+                             "impersonation", "ca_file", "poll_seconds",
+                             "max_concurrent_requests", "per_mailbox_requests"});
+                read_ews(field, what, node, s.ews);
                 break;
         }
         if (r_.errors().size() == errors_before) c_.sources.emplace(name, std::move(s));
@@ -734,6 +764,42 @@ class loader {
 
     void read_graph(const std::string& source_name, const std::string& field,
                     const std::string& what, const YAML::Node& node, graph_source& g) {
+        read_app_identity(field, what, node, g);
+        read_app_credentials(field, what, node, g);
+        if (node["authority"]) {
+            if (auto u = base_url(node["authority"], field + "authority")) g.authority = *u;
+        }
+        if (node["graph_url"]) {
+            if (auto u = base_url(node["graph_url"], field + "graph_url")) g.graph_url = *u;
+        }
+        if (node["ca_file"]) {
+            if (auto p = existing_file(node["ca_file"], field + "ca_file")) g.ca_file = *p;
+        }
+        if (auto v = integer(node["poll_seconds"], field + "poll_seconds", 1, 86400))
+            g.poll = std::chrono::seconds(*v);
+        if (auto v = integer(node["window_back_days"], field + "window_back_days", 0, 365))
+            g.window_back = std::chrono::days(*v);
+        if (auto v = integer(node["window_ahead_days"], field + "window_ahead_days", 1, 1825))
+            g.window_ahead = std::chrono::days(*v);
+        if (auto v = integer(node["max_concurrent_requests"], field + "max_concurrent_requests", 1,
+                             10000))
+            g.max_concurrent_requests = *v;
+        if (const YAML::Node per = node["per_mailbox_requests"]; per) {
+            // Exchange Online refuses a fifth concurrent request to one mailbox (429).
+            if (auto v = r_.integer(per, field + "per_mailbox_requests", 1, 4))
+                g.per_mailbox_requests = *v;
+        }
+        if (auto v =
+                integer(node["group_refresh_seconds"], field + "group_refresh_seconds", 1, 604800))
+            g.group_refresh = std::chrono::seconds(*v);
+        if (present(node["notifications"]))
+            g.notifications =
+                read_notifications(source_name, field + "notifications.", node["notifications"]);
+    }
+
+    // tenant and client_id of an app registration (Graph, or EWS with OAuth).
+    void read_app_identity(const std::string& field, const std::string& what,
+                           const YAML::Node& node, graph_source& g) {
         if (!node["tenant"]) {
             r_.error(node, what +
                                " needs a tenant: the directory (tenant) id of the app "
@@ -769,36 +835,96 @@ class loader {
                              "11111111-2222-3333-4444-555555555555, shown on the app "
                              "registration's Overview page");
         }
-        read_app_credentials(field, what, node, g);
-        if (node["authority"]) {
-            if (auto u = base_url(node["authority"], field + "authority")) g.authority = *u;
+    }
+
+    void read_ews(const std::string& field, const std::string& what, const YAML::Node& node,
+                  ews_source& e) {
+        if (!node["url"]) {
+            r_.error(node, what +
+                               " needs a url: the EWS endpoint, such as "
+                               "https://mail.contoso.com/EWS/Exchange.asmx");
+        } else if (auto u = r_.string(node["url"], field + "url")) {
+            if (auto problem = url_problem(*u, "the service account's password goes in "
+                                               "password_file")) {
+                r_.error(node["url"], field + "url: " + *problem);
+            } else if (u->find('#') != std::string::npos) {
+                r_.error(node["url"], field + "url: '" + *u + "' must not have a fragment");
+            } else {
+                e.url = *u;
+                if (lower(*u).find("/ews/exchange.asmx") == std::string::npos) {
+                    r_.warning(node["url"], field + "url '" + *u +
+                                                "' does not end in /EWS/Exchange.asmx, "
+                                                "the usual EWS endpoint: is it the right URL?");
+                }
+            }
         }
-        if (node["graph_url"]) {
-            if (auto u = base_url(node["graph_url"], field + "graph_url")) g.graph_url = *u;
+        if (node["auth"]) {
+            if (auto k = choice(node["auth"], field + "auth", {"ntlm", "basic", "oauth"}))
+                e.auth = static_cast<ews_auth>(*k);
         }
+        if (e.auth == ews_auth::oauth) {
+            for (const char* key : {"user", "password_file"}) {
+                if (node[key]) {
+                    r_.error(key_of(node, key), what + " uses auth: oauth, which needs no " +
+                                                    key + ": the app registration goes under "
+                                                          "oauth:");
+                }
+            }
+            const YAML::Node app = node["oauth"];
+            if (!present(app) || !app.IsMap()) {
+                r_.error(app ? app : node,
+                         what + " with auth: oauth needs oauth: {tenant, client_id, and "
+                                "certificate_file + private_key_file or client_secret_file}");
+            } else {
+                const std::string app_field = field + "oauth.";
+                const std::string app_what = what + " oauth";
+                expect_keys(app, app_what,
+                            {"tenant", "client_id", "client_secret_file", "certificate_file",
+                             "private_key_file", "authority", "scope"});
+                read_app_identity(app_field, app_what, app, e.oauth);
+                read_app_credentials(app_field, app_what, app, e.oauth);
+                if (app["authority"]) {
+                    if (auto u = base_url(app["authority"], app_field + "authority"))
+                        e.oauth.authority = *u;
+                }
+                if (app["scope"]) {
+                    if (auto sc = r_.string(app["scope"], app_field + "scope")) {
+                        if (sc->empty())
+                            r_.error(app["scope"], app_field + "scope must not be empty");
+                        else
+                            e.oauth_scope = *sc;
+                    }
+                }
+            }
+        } else {
+            if (node["oauth"]) {
+                r_.error(key_of(node, "oauth"),
+                         what + " has oauth: but auth: " + std::string(name_of(e.auth)) +
+                             " (write auth: oauth to sign in with the app registration)");
+            }
+            if (!node["user"] && !node["password_file"]) {
+                r_.error(node, what + " needs user: and password_file: for the service account "
+                                      "(auth: " +
+                                      std::string(name_of(e.auth)) + ")");
+            }
+            read_login(field, what, node, e.user, e.password);
+            if (e.auth == ews_auth::basic && !e.url.empty() && lower(e.url).rfind("http:", 0) == 0) {
+                r_.error(node["url"], field + "url: Basic authentication sends the password "
+                                              "itself: https only");
+            }
+        }
+        if (auto v = boolean(node["impersonation"], field + "impersonation"))
+            e.impersonation = *v;
         if (node["ca_file"]) {
-            if (auto p = existing_file(node["ca_file"], field + "ca_file")) g.ca_file = *p;
+            if (auto p = existing_file(node["ca_file"], field + "ca_file")) e.ca_file = *p;
         }
         if (auto v = integer(node["poll_seconds"], field + "poll_seconds", 1, 86400))
-            g.poll = std::chrono::seconds(*v);
-        if (auto v = integer(node["window_back_days"], field + "window_back_days", 0, 365))
-            g.window_back = std::chrono::days(*v);
-        if (auto v = integer(node["window_ahead_days"], field + "window_ahead_days", 1, 1825))
-            g.window_ahead = std::chrono::days(*v);
+            e.poll = std::chrono::seconds(*v);
         if (auto v = integer(node["max_concurrent_requests"], field + "max_concurrent_requests", 1,
                              10000))
-            g.max_concurrent_requests = *v;
-        if (const YAML::Node per = node["per_mailbox_requests"]; per) {
-            // Exchange Online refuses a fifth concurrent request to one mailbox (429).
-            if (auto v = r_.integer(per, field + "per_mailbox_requests", 1, 4))
-                g.per_mailbox_requests = *v;
-        }
-        if (auto v =
-                integer(node["group_refresh_seconds"], field + "group_refresh_seconds", 1, 604800))
-            g.group_refresh = std::chrono::seconds(*v);
-        if (present(node["notifications"]))
-            g.notifications =
-                read_notifications(source_name, field + "notifications.", node["notifications"]);
+            e.max_concurrent_requests = *v;
+        if (auto v = integer(node["per_mailbox_requests"], field + "per_mailbox_requests", 1, 10))
+            e.per_mailbox_requests = *v;
     }
 
     // client_secret_file, or certificate_file with private_key_file: exactly one of the two.
@@ -1128,13 +1254,12 @@ class loader {
                                                    "source '" +
                                                    m.source +
                                                    "' is a folder, which is the calendar");
-                } else if (kind == source_kind::graph) {
-                    r_.error(item["calendar"], what +
-                                                   " calendar is only for caldav sources: "
-                                                   "with source '" +
-                                                   m.source +
-                                                   "' (Microsoft Graph) agendad watches the "
-                                                   "mailbox's default calendar");
+                } else if (kind == source_kind::graph || kind == source_kind::ews) {
+                    r_.error(item["calendar"],
+                             what + " calendar is only for caldav sources: with source '" +
+                                 m.source + "' (" +
+                                 (kind == source_kind::graph ? "Microsoft Graph" : "EWS") +
+                                 ") agendad watches the mailbox's default calendar");
                 } else if (cal->empty()) {
                     r_.error(item["calendar"], what + " calendar must not be empty");
                 } else if (cal->front() != '/') {

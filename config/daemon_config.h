@@ -91,7 +91,31 @@ struct graph_source {
     std::optional<graph_notifications> notifications;  // nullopt: delta polling only
 };
 
-enum class source_kind { folder, caldav, graph };
+enum class ews_auth { ntlm, basic, oauth };
+std::string_view name_of(ews_auth a);
+
+// Exchange Web Services (Exchange Server 2016, 2019, Subscription Edition on premises): one
+// service account acting for every mailbox through the ApplicationImpersonation role.
+struct ews_source {
+    std::string url;  // the EWS endpoint, https://mail.contoso.com/EWS/Exchange.asmx
+    ews_auth auth = ews_auth::ntlm;
+    // ntlm: "DOMAIN\account" or a UPN; basic: the UPN. Never used with oauth.
+    std::string user;
+    std::optional<secret> password;
+    // oauth (hybrid modern auth): the app registration: tenant, client_id, its credential and
+    // authority, read as for a Graph source; the other fields of graph_source are unused.
+    graph_source oauth;
+    std::string oauth_scope;  // default: the EWS URL's origin + "/.default"
+    // true: the ExchangeImpersonation header acts as each mailbox (ApplicationImpersonation
+    // role); false: delegate access to each mailbox's calendar (FullAccess or folder rights).
+    bool impersonation = true;
+    std::filesystem::path ca_file;  // extra trust anchor (an on-prem CA); empty: system store
+    std::chrono::seconds poll{60};
+    int max_concurrent_requests = 16;  // in flight for the whole source
+    int per_mailbox_requests = 2;      // in flight per mailbox
+};
+
+enum class source_kind { folder, caldav, graph, ews };
 std::string_view name_of(source_kind k);
 
 struct source_config {
@@ -102,6 +126,7 @@ struct source_config {
     folder_source folder;
     caldav_source caldav;
     graph_source graph;
+    ews_source ews;
 };
 
 // How often a source is read.

@@ -1,6 +1,7 @@
 #include "daemon/sources.h"
 
 #include "calendar/caldav/caldav_source.h"
+#include "calendar/ews/ews_source.h"
 #include "calendar/folder/folder_source.h"
 #include "calendar/graph/graph_source.h"
 #include "policy/reply.h"
@@ -75,6 +76,47 @@ std::shared_ptr<calendar::graph::graph_client> source_factory::graph_client_for(
     return client;
 }
 
+std::shared_ptr<calendar::ews::ews_client> source_factory::ews_client_for(
+    const config::source_config& s, std::string& error) {
+    if (s.kind != config::source_kind::ews) {
+        error = "source '" + s.name + "' is not an EWS source";
+        return nullptr;
+    }
+    auto& client = ews_clients_[s.name];
+    if (client) return client;
+    const config::ews_source& e = s.ews;
+    auto http = http_client_for(s.name, e.ca_file);
+    calendar::ews::sign_in credentials;
+    switch (e.auth) {
+        case config::ews_auth::ntlm:
+        case config::ews_auth::basic:
+            credentials.kind = e.auth == config::ews_auth::ntlm
+                                   ? calendar::ews::sign_in::scheme::ntlm
+                                   : calendar::ews::sign_in::scheme::basic;
+            credentials.account = e.user;
+            if (e.password) credentials.password = e.password->value;
+            break;
+        case config::ews_auth::oauth: {
+            if (auto problem = graph_credentials_problem(e.oauth, now_())) {
+                error = "source '" + s.name + "': " + *problem;
+                return nullptr;
+            }
+            calendar::graph::app_credentials app = app_credentials_of(e.oauth);
+            app.scope = ews_oauth_scope(e);
+            credentials.kind = calendar::ews::sign_in::scheme::bearer;
+            credentials.tokens =
+                std::make_shared<calendar::graph::token_provider>(http, std::move(app), now_);
+            break;
+        }
+    }
+    calendar::ews::client_limits limits;
+    limits.global = e.max_concurrent_requests;
+    limits.per_mailbox = e.per_mailbox_requests;
+    client = std::make_shared<calendar::ews::ews_client>(executor_, std::move(http), e.url,
+                                                         std::move(credentials), limits);
+    return client;
+}
+
 std::unique_ptr<calendar::source> source_factory::make(const config::source_config& s,
                                                        const config::mailbox_config& m,
                                                        std::string& error) {
@@ -110,6 +152,16 @@ std::unique_ptr<calendar::source> source_factory::make(const config::source_conf
             return std::make_unique<calendar::graph::graph_source>(std::move(client),
                                                                    std::move(settings));
         }
+        case config::source_kind::ews: {
+            auto client = ews_client_for(s, error);
+            if (!client) return nullptr;
+            calendar::ews::ews_settings settings;
+            settings.mailbox = m.address;
+            settings.source_name = "source '" + s.name + "'";
+            settings.impersonation = s.ews.impersonation;
+            return std::make_unique<calendar::ews::ews_source>(std::move(client),
+                                                               std::move(settings));
+        }
     }
     error = "source '" + s.name + "' has an unknown kind";
     return nullptr;
@@ -129,6 +181,14 @@ calendar::graph::app_credentials app_credentials_of(const config::graph_source& 
     c.certificate_pem = g.certificate_pem;
     if (g.private_key) c.private_key_pem = g.private_key->value;
     return c;
+}
+
+std::string ews_oauth_scope(const config::ews_source& e) {
+    if (!e.oauth_scope.empty()) return e.oauth_scope;
+    // "https://mail.contoso.com/EWS/Exchange.asmx" → "https://mail.contoso.com/.default".
+    const auto scheme = e.url.find("://");
+    const auto path = scheme == std::string::npos ? std::string::npos : e.url.find('/', scheme + 3);
+    return e.url.substr(0, path) + "/.default";
 }
 
 std::optional<std::string> graph_credentials_problem(const config::graph_source& g,

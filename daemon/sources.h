@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "calendar/ews/ews_client.h"
 #include "calendar/graph/graph_client.h"
 #include "calendar/graph/oauth.h"
 #include "calendar/http/http_client.h"
@@ -24,7 +25,8 @@ namespace agendad::daemon {
 // Makes the sources of one configuration. The mailboxes of one CalDAV source share its HTTP
 // client (one connection pool and one TLS context per server); those of one Graph source share
 // its HTTP client, its token provider and its Graph client (so that Microsoft's throttling
-// limits hold across them).
+// limits hold across them); those of one EWS source its HTTP client and its EWS client (one
+// sign-in, shared NTLM connections, the same throttling gates).
 class source_factory {
   public:
     using clock_fn = std::function<std::chrono::sys_seconds()>;
@@ -43,6 +45,11 @@ class source_factory {
     std::shared_ptr<calendar::graph::graph_client> graph_client_for(
         const config::source_config& source, std::string& error);
 
+    // The EWS client of an ews source (one sign-in, one set of throttling gates for all its
+    // mailboxes), made on first use; nullptr with `error` set when it cannot be made.
+    std::shared_ptr<calendar::ews::ews_client> ews_client_for(const config::source_config& source,
+                                                              std::string& error);
+
   private:
     std::shared_ptr<calendar::http::client> http_client_for(const std::string& source_name,
                                                             const std::filesystem::path& ca_file);
@@ -52,11 +59,16 @@ class source_factory {
     std::chrono::days history_;
     std::map<std::string, std::shared_ptr<calendar::http::client>> clients_;  // by source name
     std::map<std::string, std::shared_ptr<calendar::graph::graph_client>> graph_clients_;
+    std::map<std::string, std::shared_ptr<calendar::ews::ews_client>> ews_clients_;
 };
 
 // The app credentials of a Graph source, as the token provider takes them. The scope is the
 // Graph service's own (the origin of graph_url + "/.default"), so that national clouds work.
 calendar::graph::app_credentials app_credentials_of(const config::graph_source& g);
+
+// The OAuth scope of an EWS source with auth: oauth: its own, else the EWS URL's origin +
+// "/.default" (the resource Exchange hybrid modern authentication registers).
+std::string ews_oauth_scope(const config::ews_source& e);
 
 // Why a Graph source's credentials cannot be used, or nothing: offline, by signing a client
 // assertion when it has a certificate (the certificate cannot be read, the key is not RSA, or

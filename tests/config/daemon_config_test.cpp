@@ -184,14 +184,15 @@ std::string rooted_example(const fs::path& root) {
 // The example with its commented-out Microsoft Graph blocks switched on: each block starts
 // with a line "  # NAME:" or "  # - group:" (NAME the Graph source) and ends at a blank line;
 // one level of "# " is removed, so that the alternatives commented inside stay comments.
-std::string example_with_graph() {
+std::string example_with(std::initializer_list<std::string_view> block_starts) {
     std::istringstream in(example_text());
     std::ostringstream out;
     std::string line;
     bool inside = false;
     while (std::getline(in, line)) {
-        if (line == "  # m365:" || line == "  # - group: 1b2c3d4e-0000-4000-8000-123456789abc")
-            inside = true;
+        for (std::string_view start : block_starts) {
+            if (line == start) inside = true;
+        }
         if (line.empty()) inside = false;
         if (inside) {
             const auto hash = line.find("# ");
@@ -200,6 +201,15 @@ std::string example_with_graph() {
         out << line << '\n';
     }
     return out.str();
+}
+
+std::string example_with_graph() {
+    return example_with({"  # m365:", "  # - group: 1b2c3d4e-0000-4000-8000-123456789abc"});
+}
+
+// The same for the EWS source ("  # exchange:") and its mailbox entry.
+std::string example_with_ews() {
+    return example_with({"  # exchange:", "  # - address: chris.lee@contoso.example"});
 }
 
 class daemon_config_example : public ::testing::Test {
@@ -256,6 +266,32 @@ TEST_F(daemon_config_example, its_graph_example_loads_when_uncommented) {
     EXPECT_EQ(c.mailboxes.size(), 3u);
 }
 
+TEST_F(daemon_config_example, its_ews_example_loads_when_uncommented) {
+    const std::string ews = example_with_ews();
+    ASSERT_NE(ews, example_text()) << "the example has a commented EWS source";
+    const fs::path base = root_ / "etc/agendad";
+    fs::create_directories(base / "policy.d");
+    fs::copy_file(data_dir / "board.yaml", base / "policy.d/board.yaml");
+
+    const daemon_config_load r =
+        load_daemon_config_text(rooted_example(root_, ews), "agendad.example.yaml", base);
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_THAT(r.warnings, IsEmpty()) << describe(r.warnings);
+    expect_no_secret(r);
+    const daemon_config& c = *r.config;
+    ASSERT_TRUE(c.sources.count("exchange"));
+    const source_config& s = c.sources.at("exchange");
+    EXPECT_EQ(s.kind, source_kind::ews);
+    EXPECT_EQ(s.ews.url, "https://mail.contoso.example/EWS/Exchange.asmx");
+    EXPECT_EQ(s.ews.auth, ews_auth::ntlm);
+    EXPECT_EQ(s.ews.user, "CONTOSO\\svc-agendad") << "one backslash, as written";
+    ASSERT_TRUE(s.ews.password.has_value());
+    EXPECT_TRUE(s.ews.impersonation);
+    ASSERT_EQ(c.mailboxes.size(), 4u);
+    EXPECT_EQ(c.mailboxes[3].address, "chris.lee@contoso.example");
+    EXPECT_EQ(c.mailboxes[3].source, "exchange");
+}
+
 TEST_F(daemon_config_example, documents_every_key_the_loader_knows) {
     // A key the loader accepts but the example never mentions is undocumented.
     const std::string text =
@@ -306,7 +342,11 @@ TEST_F(daemon_config_example, documents_every_key_the_loader_knows) {
                                   "group_refresh_seconds",
                                   "notifications",
                                   "public_url",
-                                  "client_state_file"}) {
+                                  "client_state_file",
+                                  "auth",
+                                  "oauth",
+                                  "scope",
+                                  "impersonation"}) {
         EXPECT_THAT(text, HasSubstr(key + ":")) << key;
     }
 }
@@ -733,6 +773,105 @@ TEST_F(daemon_config_files, graph_certificate_and_key_may_share_one_owner_only_f
     ASSERT_TRUE(g.private_key.has_value());
 }
 
+TEST_F(daemon_config_files, ews_configuration_lands_in_the_struct) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  exchange:\n"
+        "    kind: ews\n"
+        "    url: https://mail.contoso.example/EWS/Exchange.asmx\n"
+        "    auth: basic\n"
+        "    user: svc-agendad@contoso.example\n"
+        "    password_file: secrets/caldav-password\n"
+        "    impersonation: false\n"
+        "    ca_file: ca.pem\n"
+        "    poll_seconds: 30\n"
+        "    max_concurrent_requests: 8\n"
+        "    per_mailbox_requests: 1\n"
+        "mailboxes: [{address: a@b.example, source: exchange, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_THAT(r.warnings, IsEmpty()) << describe(r.warnings);
+    expect_no_secret(r);
+    const source_config& s = r.config->sources.at("exchange");
+    EXPECT_EQ(s.kind, source_kind::ews);
+    EXPECT_EQ(name_of(s.kind), "ews");
+    const ews_source& e = s.ews;
+    EXPECT_EQ(e.url, "https://mail.contoso.example/EWS/Exchange.asmx");
+    EXPECT_EQ(e.auth, ews_auth::basic);
+    EXPECT_EQ(name_of(e.auth), "basic");
+    EXPECT_EQ(e.user, "svc-agendad@contoso.example");
+    ASSERT_TRUE(e.password.has_value());
+    EXPECT_EQ(e.password->value, secret_text);
+    EXPECT_FALSE(e.impersonation);
+    EXPECT_EQ(e.ca_file, dir_ / "ca.pem");
+    EXPECT_EQ(e.poll, std::chrono::seconds(30));
+    EXPECT_EQ(poll_interval(s), std::chrono::seconds(30));
+    EXPECT_EQ(e.max_concurrent_requests, 8);
+    EXPECT_EQ(e.per_mailbox_requests, 1);
+}
+
+TEST_F(daemon_config_files, ews_defaults_are_ntlm_and_impersonation) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  exchange:\n"
+        "    kind: ews\n"
+        "    url: https://mail.contoso.example/EWS/Exchange.asmx\n"
+        "    user: CONTOSO\\svc-agendad\n"
+        "    password_file: secrets/caldav-password\n"
+        "mailboxes: [{address: a@b.example, source: exchange, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_THAT(r.warnings, IsEmpty()) << describe(r.warnings);
+    const ews_source& e = r.config->sources.at("exchange").ews;
+    EXPECT_EQ(e.auth, ews_auth::ntlm);
+    EXPECT_EQ(e.user, "CONTOSO\\svc-agendad");
+    EXPECT_TRUE(e.impersonation);
+    EXPECT_TRUE(e.ca_file.empty());
+    EXPECT_EQ(e.poll, std::chrono::seconds(60));
+    EXPECT_EQ(e.max_concurrent_requests, 16);
+    EXPECT_EQ(e.per_mailbox_requests, 2);
+    EXPECT_TRUE(e.oauth_scope.empty());
+}
+
+TEST_F(daemon_config_files, ews_with_oauth_reads_the_app_registration) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  exchange:\n"
+        "    kind: ews\n"
+        "    url: https://mail.contoso.example/EWS/Exchange.asmx\n"
+        "    auth: oauth\n"
+        "    oauth:\n"
+        "      tenant: contoso.example\n"
+        "      client_id: 11111111-2222-3333-4444-555555555555\n"
+        "      certificate_file: graph/app.crt\n"
+        "      private_key_file: secrets/app.key\n"
+        "      scope: https://mail.contoso.example/.default\n"
+        "mailboxes: [{address: a@b.example, source: exchange, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    expect_no_secret(r);
+    const ews_source& e = r.config->sources.at("exchange").ews;
+    EXPECT_EQ(e.auth, ews_auth::oauth);
+    EXPECT_EQ(e.oauth.tenant, "contoso.example");
+    EXPECT_EQ(e.oauth.client_id, "11111111-2222-3333-4444-555555555555");
+    EXPECT_EQ(e.oauth.certificate_pem, certificate_pem);
+    EXPECT_TRUE(e.oauth.private_key.has_value());
+    EXPECT_EQ(e.oauth_scope, "https://mail.contoso.example/.default");
+    EXPECT_TRUE(e.user.empty());
+    EXPECT_FALSE(e.password.has_value());
+}
+
+TEST_F(daemon_config_files, ews_url_without_the_usual_path_is_a_warning) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  exchange:\n"
+        "    kind: ews\n"
+        "    url: https://mail.contoso.example/owa\n"  // 4:10
+        "    user: svc\n"
+        "    password_file: secrets/caldav-password\n"
+        "mailboxes: [{address: a@b.example, source: exchange, org_domains: [b.example]}]\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_TRUE(has_at(r.warnings, 4, 10, "does not end in /EWS/Exchange.asmx"))
+        << describe(r.warnings);
+}
+
 TEST_F(daemon_config_files, graph_loopback_urls_may_use_http) {
     const daemon_config_load r = load(
         "sources:\n"
@@ -841,6 +980,18 @@ const std::string graph_ok = graph_head + graph_tenant + graph_client + graph_se
 const std::string graph_mailbox =
     "mailboxes: [{address: a@b.example, source: m365, org_domains: [b.example]}]\n";
 const std::string a_group = "1b2c3d4e-0000-4000-8000-123456789abc";
+
+// An EWS source in pieces (lines 1-4, then one line each), and a mailbox using it.
+const std::string ews_head =
+    "sources:\n"
+    "  exchange:\n"
+    "    kind: ews\n"
+    "    url: https://mail.contoso.example/EWS/Exchange.asmx\n";
+const std::string ews_login =
+    "    user: CONTOSO\\svc\n"
+    "    password_file: secrets/caldav-password\n";
+const std::string ews_mailbox =
+    "mailboxes: [{address: a@b.example, source: exchange, org_domains: [b.example]}]\n";
 
 const bad_case bad_cases[] = {
     // -- structure and keys
@@ -1043,7 +1194,7 @@ const bad_case bad_cases[] = {
      "  samples:\n"
      "    path: samples\n"  // 3:5
          + mailboxes_ok,
-     3, 5, "source 'samples' needs a kind: folder, caldav or graph"},
+     3, 5, "source 'samples' needs a kind: folder, caldav, graph or ews"},
     {"kind_misspelt",
      "sources:\n"
      "  office:\n"
@@ -1051,7 +1202,7 @@ const bad_case bad_cases[] = {
      "    url: https://cal.example.com/\n"
      "mailboxes: [{address: a@b.example, source: office, org_domains: [b.example]}]\n",
      3, 11,
-     "sources.office.kind must be folder, caldav or graph, not 'caldev' (did you mean "
+     "sources.office.kind must be folder, caldav, graph or ews, not 'caldev' (did you mean "
      "'caldav'?)"},
     {"source_name_with_slash",
      "sources:\n"
@@ -1232,7 +1383,7 @@ const bad_case bad_cases[] = {
      "  m365:\n"
      "    type: graph\n"  // 3:5
          + graph_tenant + graph_client + graph_secret + graph_mailbox,
-     3, 5, "source 'm365': write kind: instead of type: (kind: folder, caldav or graph)"},
+     3, 5, "source 'm365': write kind: instead of type: (kind: folder, caldav, graph or ews)"},
     {"graph_poll_instead_of_poll_seconds",
      graph_ok + "    poll: 30\n"  // 7:5
          + graph_mailbox,
@@ -1489,6 +1640,42 @@ const bad_case bad_cases[] = {
      "  token_file: secrets/empty\n"  // 2:15
          + sources_ok + mailboxes_ok,
      2, 15, "secrets/empty is empty"},
+    // -- EWS sources
+    {"ews_without_url",
+     "sources:\n  exchange:\n    kind: ews\n" + ews_login + ews_mailbox, 3, 5,
+     "source 'exchange' needs a url: the EWS endpoint"},
+    {"ews_without_login", ews_head + ews_mailbox, 3, 5,
+     "source 'exchange' needs user: and password_file: for the service account (auth: ntlm)"},
+    {"ews_unknown_auth", ews_head + "    auth: kerberos\n" + ews_login + ews_mailbox, 5, 11,
+     "sources.exchange.auth"},
+    {"ews_basic_over_http",
+     "sources:\n  exchange:\n    kind: ews\n"
+     "    url: http://mail.contoso.example/EWS/Exchange.asmx\n"
+     "    auth: basic\n" +
+         ews_login + ews_mailbox,
+     4, 10, "sources.exchange.url", 1},
+    {"ews_oauth_with_a_user",
+     ews_head + "    auth: oauth\n" + ews_login +
+         "    oauth: {tenant: contoso.example, client_id: 11111111-2222-3333-4444-555555555555, "
+         "client_secret_file: secrets/graph-secret}\n" +
+         ews_mailbox,
+     6, 5, "uses auth: oauth, which needs no user", 2},
+    {"ews_oauth_without_app", ews_head + "    auth: oauth\n" + ews_mailbox, 3, 5,
+     "with auth: oauth needs oauth: {tenant, client_id"},
+    {"ews_oauth_block_without_oauth_auth",
+     ews_head + ews_login + "    oauth: {tenant: contoso.example}\n" + ews_mailbox, 7, 5,
+     "has oauth: but auth: ntlm"},
+    {"ews_misspelt_key", ews_head + ews_login + "    impersonaton: true\n" + ews_mailbox, 7, 5,
+     "unknown key 'impersonaton' in source 'exchange' (did you mean 'impersonation'?)"},
+    {"ews_calendar_key",
+     ews_head + ews_login +
+         "mailboxes: [{address: a@b.example, source: exchange, org_domains: [b.example], "
+         "calendar: /x/}]\n",
+     7, 90, "calendar is only for caldav sources: with source 'exchange' (EWS)"},
+    {"ews_group_entry",
+     ews_head + ews_login + "mailboxes: [{group: " + a_group +
+         ", source: exchange, org_domains: [b.example]}]\n",
+     7, 21, "is only for graph sources (Entra groups): source 'exchange' is ews"},
     {"secret_is_a_folder",
      "status:\n"
      "  token_file: secrets\n"  // 2:15
