@@ -639,7 +639,8 @@ class loader {
                          "notifications",
                          "auth",
                          "oauth",
-                         "impersonation"});
+                         "impersonation",
+                         "streaming"});
             return;
         }
         s.kind = static_cast<source_kind>(*kind);
@@ -668,7 +669,7 @@ class loader {
             case source_kind::ews:
                 expect_keys(node, what,
                             {kind_key, "url", "auth", "user", "password_file", "oauth",
-                             "impersonation", "ca_file", "poll_seconds",
+                             "impersonation", "ca_file", "poll_seconds", "streaming",
                              "max_concurrent_requests", "per_mailbox_requests"});
                 read_ews(field, what, node, s.ews);
                 break;
@@ -915,6 +916,7 @@ class loader {
         }
         if (auto v = boolean(node["impersonation"], field + "impersonation"))
             e.impersonation = *v;
+        if (auto v = boolean(node["streaming"], field + "streaming")) e.streaming = *v;
         if (node["ca_file"]) {
             if (auto p = existing_file(node["ca_file"], field + "ca_file")) e.ca_file = *p;
         }

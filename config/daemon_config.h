@@ -111,6 +111,9 @@ struct ews_source {
     bool impersonation = true;
     std::filesystem::path ca_file;  // extra trust anchor (an on-prem CA); empty: system store
     std::chrono::seconds poll{60};
+    // Streaming notifications (Subscribe + GetStreamingEvents) wake a mailbox at once; polling
+    // stays as the safety net. false: polling only.
+    bool streaming = true;
     int max_concurrent_requests = 16;  // in flight for the whole source
     int per_mailbox_requests = 2;      // in flight per mailbox
 };

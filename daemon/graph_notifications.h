@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "calendar/graph/graph_client.h"
+#include "daemon/change_feed.h"
 
 namespace agendad::daemon {
 
@@ -31,22 +32,22 @@ struct graph_notification_settings {
     std::chrono::hours renew_before{24};
 };
 
-class graph_notifications {
+class graph_notifications final : public change_feed {
   public:
     using wake_fn = std::function<void(const std::string& mailbox)>;
     graph_notifications(boost::asio::any_io_executor executor, graph_notification_settings settings,
                         std::shared_ptr<calendar::graph::graph_client> client, wake_fn wake,
                         std::function<std::chrono::sys_seconds()> now);
-    ~graph_notifications();
+    ~graph_notifications() override;
 
     // Starts the listener (before subscribing: Graph validates the URL while subscribing).
     boost::system::result<void, std::string> start();
     // The mailboxes to keep subscriptions for; the maintenance loop subscribes new ones and
     // deletes the subscriptions of those no longer listed.
-    void set_mailboxes(const std::vector<std::string>& mailboxes);
+    void set_mailboxes(const std::vector<std::string>& mailboxes) override;
     // Keeps the subscriptions until stop(); then deletes them (a clean shutdown leaves none).
-    boost::asio::awaitable<void> run();
-    void stop();
+    boost::asio::awaitable<void> run() override;
+    void stop() override;
 
     unsigned short port() const;
     int subscribed() const;           // mailboxes with a live subscription

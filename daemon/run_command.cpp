@@ -25,6 +25,7 @@
 #include "config/daemon_config.h"
 #include "daemon/cli.h"
 #include "daemon/directory.h"
+#include "daemon/ews_streams.h"
 #include "daemon/graph_notifications.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
@@ -122,8 +123,9 @@ struct generation {
     // and the timer of its next listing.
     std::vector<std::optional<std::vector<std::string>>> members;
     std::vector<std::unique_ptr<asio::steady_timer>> group_timers;
-    // Change notifications of the Graph sources that have them, by source name.
-    std::map<std::string, std::unique_ptr<graph_notifications>> notifications;
+    // Change feeds, by source name: Graph change notifications of the Graph sources that have
+    // them, streaming notifications of the EWS sources that use them.
+    std::map<std::string, std::unique_ptr<change_feed>> notifications;
     int running = 0;       // worker and group coroutines under way
     bool closing = false;  // stopping, or making way for a reload: nothing new starts
 };
@@ -280,6 +282,31 @@ class supervisor {
                                                       {"port", std::to_string(hub->port())}});
             g.notifications[name] = std::move(hub);
         }
+        for (const auto& [name, source] : g.config.sources) {
+            if (source.kind != config::source_kind::ews || !source.ews.streaming) continue;
+            if (!source.ews.impersonation) {
+                log::info("EWS source polled only: Exchange streams no notifications to a "
+                          "delegate",
+                          {{"source", name}});
+                continue;
+            }
+            std::string error;
+            auto client = g.sources->ews_client_for(source, error);
+            if (!client) {
+                log::error("cannot start EWS notifications", {{"source", name}, {"error", error}});
+                return false;
+            }
+            ews_stream_settings settings;
+            settings.source_name = name;
+            settings.impersonation = source.ews.impersonation;
+            generation* gp = &g;
+            g.notifications[name] = std::make_unique<ews_streams>(
+                io_.get_executor(), settings, client, [gp](const std::string& mailbox) {
+                    const auto it = gp->workers.find(mailbox);
+                    if (it != gp->workers.end() && !it->second.leaving) it->second.worker->wake();
+                });
+            log::info("EWS streaming notifications", {{"source", name}});
+        }
         return true;
     }
 
@@ -296,7 +323,7 @@ class supervisor {
         return out;
     }
 
-    void spawn_notifications(generation& g, graph_notifications& hub) {
+    void spawn_notifications(generation& g, change_feed& hub) {
         ++g.running;
         generation* gp = &g;
         asio::co_spawn(io_, hub.run(), [this, gp](std::exception_ptr e) {
@@ -304,7 +331,7 @@ class supervisor {
                 try {
                     std::rethrow_exception(e);
                 } catch (const std::exception& ex) {
-                    log::error("Graph notifications stopped", {{"error", ex.what()}});
+                    log::error("change notifications stopped", {{"error", ex.what()}});
                 }
             }
             if (--gp->running == 0) finished(gp);

@@ -58,6 +58,12 @@ offered read_challenges(const http::response& r) {
     return out;
 }
 
+// A stream's answer (`on_body` set) hands its 2xx body over as it arrives.
+struct streaming {
+    const std::function<bool(std::string_view)>* on_body = nullptr;
+    milliseconds idle_timeout{};
+};
+
 std::string_view scheme_name(sign_in::scheme s) {
     switch (s) {
         case sign_in::scheme::ntlm:
@@ -147,23 +153,30 @@ struct ews_client::impl {
         return r;
     }
 
-    asio::awaitable<leg> send(const http::request& r, http::channel& ch,
-                              const std::string& doing) {
+    asio::awaitable<leg> send(const http::request& r, http::channel& ch, const std::string& doing,
+                              streaming stream = {}) {
         ++sent;
-        auto answer = co_await http->send(*base, r, ch);
-        leg out;
-        if (answer) {
-            out.answer = std::move(*answer);
+        // Two statements, not ?: (GCC 12 miscompiles a co_await inside ?:).
+        std::optional<http::result<http::response>> answer;
+        if (stream.on_body) {
+            answer.emplace(
+                co_await http->stream(*base, r, ch, *stream.on_body, stream.idle_timeout));
         } else {
-            out.error = failure(source_failure::transient, doing + ": " + answer.error().message);
+            answer.emplace(co_await http->send(*base, r, ch));
+        }
+        leg out;
+        if (*answer) {
+            out.answer = std::move(**answer);
+        } else {
+            out.error = failure(source_failure::transient, doing + ": " + answer->error().message);
         }
         co_return out;
     }
 
     // NEGOTIATE → CHALLENGE → AUTHENTICATE on `s`'s connection, the last leg carrying `r`:
     // returns the answer to `r`.
-    asio::awaitable<leg> ntlm_handshake(slot& s, const http::request& r,
-                                        const std::string& doing) {
+    asio::awaitable<leg> ntlm_handshake(slot& s, const http::request& r, const std::string& doing,
+                                        streaming stream) {
         s.signed_in = false;
         http::request negotiate = r;
         negotiate.body.clear();  // the server answers 401 before reading anything
@@ -223,7 +236,7 @@ struct ews_client::impl {
              ntlm::authorization_value(ntlm::authenticate_message(
                  *challenge, ntlm_credentials, client_challenge, ntlm::filetime_from_unix(now)))});
         ++handshakes;
-        leg last = co_await send(authenticate, s.channel, doing);
+        leg last = co_await send(authenticate, s.channel, doing, stream);
         if (!last.answer) co_return last;
         if (last.answer->status == 401) {
             last.answer.reset();
@@ -239,14 +252,15 @@ struct ews_client::impl {
     }
 
     // One attempt: the request over a slot, signed in as the scheme wants.
-    asio::awaitable<leg> attempt(slot& s, const http::request& r, const std::string& doing) {
+    asio::awaitable<leg> attempt(slot& s, const http::request& r, const std::string& doing,
+                                 streaming stream = {}) {
         switch (credentials.kind) {
             case sign_in::scheme::basic: {
                 http::request signed_request = r;
                 signed_request.headers.push_back(
                     {"Authorization",
                      http::basic_authorization(credentials.account, credentials.password)});
-                leg out = co_await send(signed_request, s.channel, doing);
+                leg out = co_await send(signed_request, s.channel, doing, stream);
                 if (out.answer && out.answer->status == 401) {
                     out.answer.reset();
                     out.error = failure(source_failure::denied,
@@ -268,7 +282,7 @@ struct ews_client::impl {
                     }
                     http::request signed_request = r;
                     signed_request.headers.push_back({"Authorization", "Bearer " + *token});
-                    leg out = co_await send(signed_request, s.channel, doing);
+                    leg out = co_await send(signed_request, s.channel, doing, stream);
                     if (out.answer && out.answer->status == 401) {
                         credentials.tokens->invalidate(*token);
                         if (round == 0) continue;  // a token revoked early: one new token
@@ -284,13 +298,13 @@ struct ews_client::impl {
             }
             case sign_in::scheme::ntlm: {
                 if (!s.signed_in || !s.channel.is_open()) {
-                    co_return co_await ntlm_handshake(s, r, doing);
+                    co_return co_await ntlm_handshake(s, r, doing, stream);
                 }
-                leg out = co_await send(r, s.channel, doing);
+                leg out = co_await send(r, s.channel, doing, stream);
                 // A new connection (the old one closed) or a server that forgot the sign-in:
                 // 401 means nothing was processed, so sign in again and send it once more.
                 if (out.answer && out.answer->status == 401) {
-                    co_return co_await ntlm_handshake(s, r, doing);
+                    co_return co_await ntlm_handshake(s, r, doing, stream);
                 }
                 co_return out;
             }
@@ -434,6 +448,45 @@ boost::asio::awaitable<source_result<parsed_response>> ews_client::call(
         asio::steady_timer timer(s.executor, *wait);
         co_await timer.async_wait(with_error);
     }
+}
+
+boost::asio::awaitable<source_result<std::optional<parsed_response>>> ews_client::stream(
+    const std::string& mailbox, const std::string& envelope,
+    const std::function<bool(std::string_view)>& on_body, std::chrono::milliseconds idle_timeout,
+    const std::string& doing) {
+    auto self = impl_;
+    impl& s = *self;
+    if (!s.base) {
+        co_return failure(source_failure::invalid, doing + ": the EWS URL '" + s.url +
+                                                       "' is not a URL");
+    }
+    if (s.base->scheme != "https" && !s.base->is_loopback()) {
+        co_return failure(source_failure::invalid,
+                          doing + ": refusing to sign in to " + s.base->origin() + " without TLS");
+    }
+    if (s.credentials.kind == sign_in::scheme::bearer && !s.credentials.tokens) {
+        co_return failure(source_failure::invalid, doing + ": OAuth without a token provider");
+    }
+    const http::request r = s.request_for(mailbox, envelope, true);
+    auto slot = s.take_slot();
+    streaming how;
+    how.on_body = &on_body;
+    how.idle_timeout = idle_timeout;
+    leg out = co_await s.attempt(*slot, r, doing, how);
+    s.give_back(std::move(slot));
+    if (!out.answer) co_return out.error;
+    const http::response& a = *out.answer;
+    if (a.status >= 200 && a.status < 300) co_return std::optional<parsed_response>();
+    if (a.status == 500) {
+        auto parsed = parse_response(a.body, doing);
+        if (parsed) co_return std::optional<parsed_response>(std::move(*parsed));
+    }
+    if (a.status == 503 || a.status == 429) ++s.throttled;
+    co_return failure(a.status == 401 || a.status == 403 ? source_failure::denied
+                      : a.status >= 500 || a.status == 429 ? source_failure::transient
+                                                           : source_failure::invalid,
+                      doing + ": EWS at " + s.where() + " answered HTTP " +
+                          std::to_string(a.status));
 }
 
 source_error ews_failure(code_class c, std::string_view code, std::string_view text,

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "calendar/ews/soap.h"
@@ -64,6 +65,18 @@ class ews_client {
                                                                 const std::string& envelope,
                                                                 bool repeatable,
                                                                 const std::string& doing);
+
+    // Sends `envelope` (GetStreamingEvents) for `mailbox` and hands the answer's body to
+    // `on_body` as it arrives (several envelopes over minutes: feed an envelope_splitter),
+    // `idle_timeout` bounding each silence; false from `on_body` ends it. Signs in like call(),
+    // but holds no per-mailbox or global slot: a stream lasts, and the mailbox's other requests
+    // go on beside it. nullopt: the stream ended (the server closed it, or `on_body` did); a
+    // parsed response: Exchange answered with a SOAP fault instead of a stream; failures as for
+    // call(), nothing retried (the caller reconnects).
+    boost::asio::awaitable<source_result<std::optional<parsed_response>>> stream(
+        const std::string& mailbox, const std::string& envelope,
+        const std::function<bool(std::string_view)>& on_body,
+        std::chrono::milliseconds idle_timeout, const std::string& doing);
 
     // Requests sent (retries and sign-in legs included), ErrorServerBusy/503 answers seen, and
     // NTLM handshakes done: for /metrics and tests.

@@ -287,6 +287,7 @@ TEST_F(daemon_config_example, its_ews_example_loads_when_uncommented) {
     EXPECT_EQ(s.ews.user, "CONTOSO\\svc-agendad") << "one backslash, as written";
     ASSERT_TRUE(s.ews.password.has_value());
     EXPECT_TRUE(s.ews.impersonation);
+    EXPECT_TRUE(s.ews.streaming);
     ASSERT_EQ(c.mailboxes.size(), 4u);
     EXPECT_EQ(c.mailboxes[3].address, "chris.lee@contoso.example");
     EXPECT_EQ(c.mailboxes[3].source, "exchange");
@@ -346,7 +347,8 @@ TEST_F(daemon_config_example, documents_every_key_the_loader_knows) {
                                   "auth",
                                   "oauth",
                                   "scope",
-                                  "impersonation"}) {
+                                  "impersonation",
+                                  "streaming"}) {
         EXPECT_THAT(text, HasSubstr(key + ":")) << key;
     }
 }
@@ -785,6 +787,7 @@ TEST_F(daemon_config_files, ews_configuration_lands_in_the_struct) {
         "    impersonation: false\n"
         "    ca_file: ca.pem\n"
         "    poll_seconds: 30\n"
+        "    streaming: no\n"
         "    max_concurrent_requests: 8\n"
         "    per_mailbox_requests: 1\n"
         "mailboxes: [{address: a@b.example, source: exchange, org_domains: [b.example]}]\n");
@@ -805,11 +808,12 @@ TEST_F(daemon_config_files, ews_configuration_lands_in_the_struct) {
     EXPECT_EQ(e.ca_file, dir_ / "ca.pem");
     EXPECT_EQ(e.poll, std::chrono::seconds(30));
     EXPECT_EQ(poll_interval(s), std::chrono::seconds(30));
+    EXPECT_FALSE(e.streaming);
     EXPECT_EQ(e.max_concurrent_requests, 8);
     EXPECT_EQ(e.per_mailbox_requests, 1);
 }
 
-TEST_F(daemon_config_files, ews_defaults_are_ntlm_and_impersonation) {
+TEST_F(daemon_config_files, ews_defaults_are_ntlm_impersonation_and_streaming) {
     const daemon_config_load r = load(
         "sources:\n"
         "  exchange:\n"
@@ -824,6 +828,7 @@ TEST_F(daemon_config_files, ews_defaults_are_ntlm_and_impersonation) {
     EXPECT_EQ(e.auth, ews_auth::ntlm);
     EXPECT_EQ(e.user, "CONTOSO\\svc-agendad");
     EXPECT_TRUE(e.impersonation);
+    EXPECT_TRUE(e.streaming);
     EXPECT_TRUE(e.ca_file.empty());
     EXPECT_EQ(e.poll, std::chrono::seconds(60));
     EXPECT_EQ(e.max_concurrent_requests, 16);

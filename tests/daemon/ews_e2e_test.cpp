@@ -122,7 +122,8 @@ class ews_e2e : public agendad::test_support::daemon_fixture {
         }
     }
 
-    fs::path config(const std::vector<std::string>& more_mailboxes = {}, int poll_seconds = 1) {
+    fs::path config(const std::vector<std::string>& more_mailboxes = {}, int poll_seconds = 1,
+                    bool streaming = false) {
         const fs::path secret = write("secrets/ews-password", "test-password\n");
         fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
         std::ostringstream yaml;
@@ -138,7 +139,8 @@ class ews_e2e : public agendad::test_support::daemon_fixture {
              << "    user: CONTOSO\\svc-agendad\n"
              << "    password_file: " << secret.string() << "\n"
              << "    ca_file: " << fake_.ca_file().string() << "\n"
-             << "    poll_seconds: " << poll_seconds << "\n";
+             << "    poll_seconds: " << poll_seconds << "\n"
+             << "    streaming: " << (streaming ? "true" : "false") << "\n";
         yaml << "mailboxes:\n";
         std::vector<std::string> all{owner};
         all.insert(all.end(), more_mailboxes.begin(), more_mailboxes.end());
@@ -399,6 +401,57 @@ TEST_F(ews_e2e, a_new_invitation_while_running_is_answered_within_seconds) {
     EXPECT_EQ(calls.front().disposition, "SendAndSaveCopy");
     expect_labelled_outcome();
     expect_each_version_decided_once();
+}
+
+// A poll every 5 minutes: within this test only a streaming notification can bring an item in.
+// The fake's "minute" is 2 s, so the daemon's 29-minute streams end and are asked again
+// (ConnectionStatus Closed) during the test, and a dropped stream is reconnected.
+TEST_F(ews_e2e, a_streaming_notification_brings_an_invitation_in_without_waiting_for_the_poll) {
+    const fs::path cfg = config({}, 300, true);
+    learn_history(cfg);
+    running d = start(run_args(cfg));
+    ASSERT_TRUE(eventually([&] { return fake_.open_streams() == 1; }, 10s)) << read_file(d.err);
+
+    const auto deliver_new = [&](const std::string& prefix) {
+        std::string text = read_file(labelled / "invites" / "d21.ics");
+        text.insert(text.find("\nUID:") + 5, prefix);
+        const auto items = ews_calendar_items_from_ics(text, prefix + ".ics", owner);
+        const std::string id = fake_.add_item(owner, items.at(0).xml);
+        extra_ids_.insert(id);
+        return id;
+    };
+    const auto answered = [&](const std::string& id) {
+        for (const auto& c : fake_.responses()) {
+            if (c.item_id == id) return true;
+        }
+        return false;
+    };
+    auto added = std::chrono::steady_clock::now();
+    const std::string first = deliver_new("stream-1-");
+    EXPECT_TRUE(eventually([&] { return answered(first); }, 10s)) << read_file(d.err);
+    EXPECT_LT(std::chrono::steady_clock::now() - added, 5s);
+
+    // A stream cut off: reconnected, and what came meanwhile is still answered.
+    fake_.drop_streams();
+    const std::string second = deliver_new("stream-2-");
+    added = std::chrono::steady_clock::now();
+    EXPECT_TRUE(eventually([&] { return answered(second); }, 15s)) << read_file(d.err);
+    EXPECT_LT(std::chrono::steady_clock::now() - added, 10s);
+    EXPECT_TRUE(eventually([&] { return fake_.open_streams() == 1; }, 10s));
+
+    const auto stopping = std::chrono::steady_clock::now();
+    const run_result r = stop(d);
+    EXPECT_LT(std::chrono::steady_clock::now() - stopping, 5s) << "an open stream ends at once";
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(eventually([&] { return fake_.open_streams() == 0; }, 5s));
+    int subscribes = 0;
+    for (const auto& q : fake_.requests()) subscribes += q.operation == "Subscribe";
+    EXPECT_GE(subscribes, 1);
+    // Only the two new invitations were answered, once each.
+    std::map<std::string, int> per_item;
+    for (const auto& c : fake_.responses()) ++per_item[c.item_id];
+    EXPECT_EQ(per_item.size(), 2u);
+    for (const auto& [id, n] : per_item) EXPECT_EQ(n, 1) << id;
 }
 
 TEST_F(ews_e2e, a_mailbox_the_account_may_not_impersonate_is_named_and_the_others_are_served) {
