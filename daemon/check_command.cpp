@@ -103,38 +103,48 @@ std::optional<std::chrono::sys_seconds> certificate_expiry(const std::string& pe
     return now + std::chrono::days{days} + std::chrono::seconds{seconds};
 }
 
-// What only `agendad check` looks at in a valid configuration's Graph sources: that the
-// certificate and the key belong together and are in date, and whether changes are polled.
+// An app registration's certificate (a Graph source's, an EWS source's with auth: oauth): that
+// it and the key belong together and are in date. `field` names it: "sources.m365." or
+// "sources.exchange.oauth.".
+void check_app_certificate(const config::daemon_config& c, const std::string& field,
+                           const config::graph_source& g, std::vector<diagnostic>& errors,
+                           std::vector<diagnostic>& warnings) {
+    if (g.certificate_pem.empty()) return;
+    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    const diagnostic at{c.source_file, g.certificate_line, g.certificate_column, {}};
+    if (auto problem = daemon::graph_credentials_problem(g, now)) {
+        diagnostic d = at;
+        d.message = field.substr(0, field.size() - 1) + ": " + *problem;
+        errors.push_back(std::move(d));
+    } else if (const auto expiry = certificate_expiry(g.certificate_pem)) {
+        const auto days_left = std::chrono::floor<std::chrono::days>(*expiry - now).count();
+        diagnostic d = at;
+        if (*expiry <= now) {
+            d.message = field + "certificate_file: " + g.certificate_file.string() +
+                        " has expired: Microsoft refuses it; make a new certificate and "
+                        "upload it to the app registration (Certificates & secrets)";
+            errors.push_back(std::move(d));
+        } else if (days_left < 30) {
+            d.message = field + "certificate_file: " + g.certificate_file.string() +
+                        " expires in " + std::to_string(days_left) +
+                        " day(s): upload a new one to the app registration before then";
+            warnings.push_back(std::move(d));
+        }
+    }
+}
+
+// What only `agendad check` looks at in a valid configuration's Graph and EWS sources: the
+// app certificates, and whether changes are polled only.
 void check_graph_sources(const config::daemon_config& c, std::vector<diagnostic>& errors,
                          std::vector<diagnostic>& warnings) {
-    const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     for (const auto& [name, s] : c.sources) {
+        if (s.kind == config::source_kind::ews && s.ews.auth == config::ews_auth::oauth) {
+            check_app_certificate(c, "sources." + name + ".oauth.", s.ews.oauth, errors,
+                                  warnings);
+        }
         if (s.kind != config::source_kind::graph) continue;
         const config::graph_source& g = s.graph;
-        if (!g.certificate_pem.empty()) {
-            const diagnostic at{c.source_file, g.certificate_line, g.certificate_column, {}};
-            if (auto problem = daemon::graph_credentials_problem(g, now)) {
-                diagnostic d = at;
-                d.message = "sources." + name + ": " + *problem;
-                errors.push_back(std::move(d));
-            } else if (const auto expiry = certificate_expiry(g.certificate_pem)) {
-                const auto days_left = std::chrono::floor<std::chrono::days>(*expiry - now).count();
-                diagnostic d = at;
-                if (*expiry <= now) {
-                    d.message = "sources." + name +
-                                ".certificate_file: " + g.certificate_file.string() +
-                                " has expired: Microsoft refuses it; make a new certificate and "
-                                "upload it to the app registration (Certificates & secrets)";
-                    errors.push_back(std::move(d));
-                } else if (days_left < 30) {
-                    d.message = "sources." + name +
-                                ".certificate_file: " + g.certificate_file.string() +
-                                " expires in " + std::to_string(days_left) +
-                                " day(s): upload a new one to the app registration before then";
-                    warnings.push_back(std::move(d));
-                }
-            }
-        }
+        check_app_certificate(c, "sources." + name + ".", g, errors, warnings);
         if (!g.notifications) {
             warnings.push_back(
                 diagnostic{c.source_file, s.line, s.column,

@@ -141,6 +141,22 @@ struct ews_client::impl {
 
     std::string where() const { return base ? base->origin() : url; }
 
+    // Why nothing can be sent at all: no URL, a password or token that would cross in clear.
+    std::optional<source_error> unusable(const std::string& doing) const {
+        if (!base) {
+            return failure(source_failure::invalid,
+                           doing + ": the EWS URL '" + url + "' is not a URL");
+        }
+        if (base->scheme != "https" && !base->is_loopback()) {
+            return failure(source_failure::invalid,
+                           doing + ": refusing to sign in to " + base->origin() + " without TLS");
+        }
+        if (credentials.kind == sign_in::scheme::bearer && !credentials.tokens) {
+            return failure(source_failure::invalid, doing + ": OAuth without a token provider");
+        }
+        return std::nullopt;
+    }
+
     http::request request_for(const std::string& mailbox, const std::string& envelope,
                               bool repeatable) const {
         http::request r;
@@ -344,17 +360,7 @@ boost::asio::awaitable<source_result<parsed_response>> ews_client::call(
     const std::string& doing) {
     auto self = impl_;  // the client may be destroyed while a request waits
     impl& s = *self;
-    if (!s.base) {
-        co_return failure(source_failure::invalid, doing + ": the EWS URL '" + s.url +
-                                                       "' is not a URL");
-    }
-    if (s.base->scheme != "https" && !s.base->is_loopback()) {
-        co_return failure(source_failure::invalid,
-                          doing + ": refusing to sign in to " + s.base->origin() + " without TLS");
-    }
-    if (s.credentials.kind == sign_in::scheme::bearer && !s.credentials.tokens) {
-        co_return failure(source_failure::invalid, doing + ": OAuth without a token provider");
-    }
+    if (auto unusable = s.unusable(doing)) co_return std::move(*unusable);
 
     co_await s.mailbox_gate(mailbox).acquire();
     http::held mailbox_slot(s.mailbox_gate(mailbox));
@@ -456,17 +462,7 @@ boost::asio::awaitable<source_result<std::optional<parsed_response>>> ews_client
     const std::string& doing) {
     auto self = impl_;
     impl& s = *self;
-    if (!s.base) {
-        co_return failure(source_failure::invalid, doing + ": the EWS URL '" + s.url +
-                                                       "' is not a URL");
-    }
-    if (s.base->scheme != "https" && !s.base->is_loopback()) {
-        co_return failure(source_failure::invalid,
-                          doing + ": refusing to sign in to " + s.base->origin() + " without TLS");
-    }
-    if (s.credentials.kind == sign_in::scheme::bearer && !s.credentials.tokens) {
-        co_return failure(source_failure::invalid, doing + ": OAuth without a token provider");
-    }
+    if (auto unusable = s.unusable(doing)) co_return std::move(*unusable);
     const http::request r = s.request_for(mailbox, envelope, true);
     auto slot = s.take_slot();
     streaming how;
@@ -487,6 +483,13 @@ boost::asio::awaitable<source_result<std::optional<parsed_response>>> ews_client
                                                            : source_failure::invalid,
                       doing + ": EWS at " + s.where() + " answered HTTP " +
                           std::to_string(a.status));
+}
+
+std::optional<source_error> fault_failure(const parsed_response& r, const std::string& doing) {
+    if (!r.fault) return std::nullopt;
+    const soap_fault& f = *r.fault;
+    const std::string& code = f.response_code.empty() ? f.code : f.response_code;
+    return ews_failure(classify(code), code, f.text, doing);
 }
 
 source_error ews_failure(code_class c, std::string_view code, std::string_view text,

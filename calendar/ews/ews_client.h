@@ -95,5 +95,8 @@ class ews_client {
 // How a response code becomes a source failure, with `doing` and the code in the message.
 source_error ews_failure(code_class c, std::string_view code, std::string_view text,
                          const std::string& doing);
+// A SOAP fault's failure (its ResponseCode, else its faultcode, classified); nullopt when `r`
+// is not a fault.
+std::optional<source_error> fault_failure(const parsed_response& r, const std::string& doing);
 
 }  // namespace agendad::calendar::ews

@@ -109,11 +109,7 @@ struct ews_source::impl {
             const std::string envelope = ews::get_items(context(), part);
             auto answer = co_await client->call(settings.mailbox, envelope, true, doing);
             if (!answer) co_return answer.error();
-            if (answer->fault) {
-                const auto& f = *answer->fault;
-                const std::string code = f.response_code.empty() ? f.code : f.response_code;
-                co_return ews_failure(classify(code), code, f.text, doing);
-            }
+            if (auto fault = fault_failure(*answer, doing)) co_return std::move(*fault);
             auto got = read_get_item(*answer, doing);
             if (!got) co_return failure(source_failure::invalid, got.error());
             if (got->items.size() != part.size()) {
@@ -208,11 +204,7 @@ asio::awaitable<source_result<sync_result>> ews_source::sync(const std::string& 
         const std::string envelope = sync_folder_items(s.context(), state);
         auto answer = co_await s.client->call(s.settings.mailbox, envelope, true, doing);
         if (!answer) co_return answer.error();
-        if (answer->fault) {
-            const auto& f = *answer->fault;
-            const std::string code = f.response_code.empty() ? f.code : f.response_code;
-            co_return ews_failure(classify(code), code, f.text, doing);
-        }
+        if (auto fault = fault_failure(*answer, doing)) co_return std::move(*fault);
         auto got = read_sync_folder_items(*answer, doing);
         if (!got) co_return failure(source_failure::invalid, got.error());
         const code_class c = classify(got->message.code);
@@ -321,11 +313,7 @@ asio::awaitable<source_result<void>> ews_source::respond(const std::string& item
         ews::respond(s.context(), *kind, ews::item_id{item_id, now.change_key}, r.comment, r.send);
     auto answer = co_await s.client->call(s.settings.mailbox, envelope, false, doing);
     if (!answer) co_return answer.error();
-    if (answer->fault) {
-        const auto& f = *answer->fault;
-        const std::string code = f.response_code.empty() ? f.code : f.response_code;
-        co_return ews_failure(classify(code), code, f.text, doing);
-    }
+    if (auto fault = fault_failure(*answer, doing)) co_return std::move(*fault);
     auto created = read_create_item(*answer, doing);
     if (!created) co_return failure(source_failure::invalid, created.error());
     const code_class c = classify(created->message.code);

@@ -174,9 +174,26 @@ TEST_F(ews_source_test, full_sync_reads_the_calendar_then_only_what_changed) {
         EXPECT_EQ(r.anchor_mailbox, dana) << r.operation;
     }
 
+    // The SOAP sent: the first round without a SyncState, 512 changes a call, ids only; then
+    // GetItem of exactly the two items.
+    const auto requests = ews_.requests();
+    ASSERT_GE(requests.size(), 2u);
+    EXPECT_EQ(requests[0].operation, "SyncFolderItems");
+    EXPECT_THAT(requests[0].body, HasSubstr("<m:MaxChangesReturned>512</m:MaxChangesReturned>"));
+    EXPECT_THAT(requests[0].body, HasSubstr("<t:BaseShape>IdOnly</t:BaseShape>"));
+    EXPECT_THAT(requests[0].body, ::testing::Not(HasSubstr("SyncState")));
+    EXPECT_THAT(requests[0].body, HasSubstr("<t:PrimarySmtpAddress>" + dana));
+    EXPECT_EQ(requests[1].operation, "GetItem");
+    EXPECT_THAT(requests[1].body, HasSubstr(a));
+    EXPECT_THAT(requests[1].body, HasSubstr(b));
+    EXPECT_THAT(requests[1].field_uris, ::testing::Contains("calendar:MyResponseType"));
+
     // Nothing changed: no item, no GetItem.
     const int get_items = count("GetItem");
     const sync_result quiet = sync_ok(*source, first.token);
+    EXPECT_THAT(ews_.requests().back().body,
+                HasSubstr("<m:SyncState>" + first.token.substr(5) + "</m:SyncState>"))
+        << "the token carries the SyncState";
     EXPECT_FALSE(quiet.full);
     EXPECT_TRUE(quiet.items.empty());
     EXPECT_TRUE(quiet.removed.empty());

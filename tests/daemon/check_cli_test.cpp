@@ -299,6 +299,36 @@ TEST_F(daemon_check_graph, an_expired_certificate_is_an_error_and_one_expiring_s
     EXPECT_THAT(w.out, HasSubstr(" day(s): upload a new one to the app registration"));
 }
 
+// EWS with hybrid modern auth signs in with an app registration's certificate: checked the
+// same way, at its line under oauth:.
+TEST_F(daemon_check_graph, an_ews_source_with_oauth_has_its_certificate_checked) {
+    const pem_pair one = make_certificate();
+    const pem_pair other = make_certificate();
+    const fs::path cert = write("ews/app.crt", one.cert);
+    const fs::path key = secret("secrets/ews.key", other.key);
+    const fs::path file = write("agendad.yaml",
+                                "sources:\n"
+                                "  exchange:\n"
+                                "    kind: ews\n"
+                                "    url: https://mail.contoso.example/EWS/Exchange.asmx\n"
+                                "    auth: oauth\n"
+                                "    oauth:\n"
+                                "      tenant: contoso.example\n"
+                                "      client_id: 11111111-2222-3333-4444-555555555555\n"
+                                "      certificate_file: " +
+                                    cert.string() + "\n      private_key_file: " + key.string() +
+                                    "\n"
+                                    "mailboxes:\n"
+                                    "  - {address: ceo@contoso.example, source: exchange, "
+                                    "org_domains: [contoso.example]}\n");
+    const run_result r = run({"check", file.string()});
+    EXPECT_EQ(r.status, 1) << r.out << r.err;
+    EXPECT_THAT(r.out,
+                HasSubstr(file.string() + ":9:25: sources.exchange.oauth: certificate_file "));
+    EXPECT_THAT(r.out, HasSubstr("the private key does not belong to the certificate"));
+    EXPECT_THAT(r.out, Not(HasSubstr("PRIVATE KEY")));
+}
+
 TEST_F(daemon_check_graph, the_summary_counts_group_entries) {
     const fs::path s = secret("secrets/graph-secret", "s3cr3t-Hunter2\n");
     const fs::path file = config(
