@@ -5,15 +5,12 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <exception>
-#include <unordered_map>
 #include <utility>
 
 #include "calendar/encoding.h"
+#include "calendar/exchange_common.h"
 #include "calendar/html_to_text.h"
-#include "calendar/ical/ical_ptr.h"
-#include "calendar/time_zones.h"
 #include "calendar/xml/xml.h"
 
 // The readers catch what they could throw (allocation failures included) and turn it into an
@@ -24,243 +21,10 @@ namespace agendad::calendar::ews {
 namespace {
 
 using encoding::iequals;
+// What Graph and EWS share: exchange_common.h.
+using namespace exchange;
 
 constexpr std::string_view t_ns = types_namespace;
-
-// Per item: more warnings or problems than this say nothing new.
-constexpr std::size_t max_notes = 50;
-// Occurrences walked to find the last start of a numbered series (as the iCalendar parser).
-constexpr int max_count_walk = 1000;
-// Years a meeting can be in. Outside them a time is not placed in a zone: libical extends a
-// zone's transitions up to the year asked for and keeps them, so year 9999 in every zone would
-// cost seconds and hundreds of megabytes.
-constexpr int first_year = 1900, last_year = 2200;
-// Zone names remembered per thread (misses too, so that unknown names cost one look-up).
-constexpr std::size_t max_zone_cache = 512;
-
-// ---------------------------------------------------------------------------------------------
-// Text helpers
-
-// A value quoted in a message: short (xml::excerpt), well-formed UTF-8 even when the cut fell
-// inside a character.
-std::string quoted(std::string_view s) {
-    const std::string cut = xml::excerpt(s);
-    std::string out = "'";
-    for (std::size_t i = 0; i < cut.size();) {
-        std::uint32_t cp = 0;
-        i += encoding::decode_utf8(cut, i, cp);
-        encoding::append_utf8(out, cp);
-    }
-    return out + "'";
-}
-
-// Display names as the iCalendar parser leaves them: unquoted, trimmed, and empty when the
-// "name" is only the address (Exchange repeats the address for a recipient without a name).
-std::string clean_name(std::string_view raw) {
-    std::string_view name = xml::trim(raw);
-    while (!name.empty() && (name.front() == '"' || name.front() == '\'')) name.remove_prefix(1);
-    while (!name.empty() && (name.back() == '"' || name.back() == '\'')) name.remove_suffix(1);
-    name = xml::trim(name);
-    if (name.find('@') != std::string_view::npos && name.find(' ') == std::string_view::npos) {
-        return {};
-    }
-    return std::string(name);
-}
-
-// ---------------------------------------------------------------------------------------------
-// xs:dateTime and xs:date
-
-struct date_time {
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    bool has_time = false;
-    std::optional<int> offset_minutes;  // "Z" or "+02:00" after the value
-};
-
-bool read_digits(std::string_view s, std::size_t& i, std::size_t n, int& out) {
-    if (i + n > s.size()) return false;
-    int v = 0;
-    for (std::size_t k = 0; k < n; ++k) {
-        const char c = s[i + k];
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + (c - '0');
-    }
-    out = v;
-    i += n;
-    return true;
-}
-
-bool expect(std::string_view s, std::size_t& i, char c) {
-    if (i >= s.size() || s[i] != c) return false;
-    ++i;
-    return true;
-}
-
-// xs:dateTime ("2026-11-20T09:00:00Z", "2026-11-20T09:00:00.123+01:00", "2026-11-20T09:00:00")
-// when `with_time`, else xs:date ("2026-12-15", "2025-07-02Z", "2014-03-08-08:00", as EWS writes
-// a recurrence's StartDate and EndDate). nullopt for anything else or an impossible date.
-std::optional<date_time> parse_xs(std::string_view s, bool with_time) {
-    date_time w;
-    std::size_t i = 0;
-    if (!read_digits(s, i, 4, w.year) || !expect(s, i, '-') || !read_digits(s, i, 2, w.month) ||
-        !expect(s, i, '-') || !read_digits(s, i, 2, w.day)) {
-        return std::nullopt;
-    }
-    if (with_time) {
-        if (!expect(s, i, 'T') || !read_digits(s, i, 2, w.hour) || !expect(s, i, ':') ||
-            !read_digits(s, i, 2, w.minute) || !expect(s, i, ':') ||
-            !read_digits(s, i, 2, w.second)) {
-            return std::nullopt;
-        }
-        w.has_time = true;
-        if (i < s.size() && s[i] == '.') {
-            ++i;
-            const std::size_t first = i;
-            while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - first < 12) ++i;
-            if (i == first) return std::nullopt;
-        }
-    }
-    if (i < s.size() && s[i] == 'Z') {
-        ++i;
-        w.offset_minutes = 0;
-    } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-        const int sign = s[i] == '-' ? -1 : 1;
-        ++i;
-        int h = 0, m = 0;
-        if (!read_digits(s, i, 2, h) || !expect(s, i, ':') || !read_digits(s, i, 2, m) || h > 14 ||
-            m > 59) {
-            return std::nullopt;
-        }
-        w.offset_minutes = sign * (h * 60 + m);
-    }
-    if (i != s.size()) return std::nullopt;
-    using namespace std::chrono;
-    const year_month_day ymd{year{w.year}, month{static_cast<unsigned>(w.month)},
-                             day{static_cast<unsigned>(w.day)}};
-    if (!ymd.ok() || w.hour > 23 || w.minute > 59 || w.second > 60) return std::nullopt;
-    return w;
-}
-
-std::chrono::sys_days date_of(const date_time& w) {
-    using namespace std::chrono;
-    return sys_days{year{w.year} / month{static_cast<unsigned>(w.month)} /
-                    day{static_cast<unsigned>(w.day)}};
-}
-
-// The wall-clock value read as UTC.
-time_point as_utc(const date_time& w) {
-    using namespace std::chrono;
-    return time_point{date_of(w)} + hours{w.hour} + minutes{w.minute} + seconds{w.second};
-}
-
-time_point from_time_t(time_t t) {
-    return time_point{std::chrono::seconds{t}};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time zones
-
-// A name libical may turn into a path under /usr/share/zoneinfo: plain IANA names only.
-bool safe_zone_name(std::string_view name) {
-    if (name.empty() || name.size() > 64 || name.front() < 'A' || name.front() > 'Z') return false;
-    if (name.find("..") != std::string_view::npos) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '/' || c == '_' || c == '-' || c == '+';
-    });
-}
-
-icaltimezone* builtin_zone(const std::string& iana) {
-    thread_local std::unordered_map<std::string, icaltimezone*> cache;
-    if (auto it = cache.find(iana); it != cache.end()) return it->second;
-    ical::ensure_initialised();
-    icaltimezone* zone =
-        safe_zone_name(iana) ? icaltimezone_get_builtin_timezone(iana.c_str()) : nullptr;
-    icalerror_clear_errno();
-    if (cache.size() < max_zone_cache) cache.emplace(iana, zone);
-    return zone;
-}
-
-struct zone_choice {
-    bool known = false;
-    icaltimezone* zone = nullptr;  // nullptr with known: UTC
-};
-
-bool is_utc_name(std::string_view name) {
-    for (std::string_view utc : {"UTC", "GMT", "Z", "Etc/UTC", "Etc/GMT", "Zulu",
-                                 "Coordinated Universal Time", "tzone://Microsoft/Utc"}) {
-        if (iequals(name, utc)) return true;
-    }
-    return false;
-}
-
-// A Windows zone id as EWS writes it ("W. Europe Standard Time"), resolved through CLDR; an
-// IANA name is accepted too.
-zone_choice resolve_zone(std::string_view name) {
-    if (name.empty()) return {};
-    if (is_utc_name(name)) return {true, nullptr};
-    if (auto iana = windows_zone_to_iana(name)) {
-        const std::string mapped(*iana);
-        if (is_utc_name(mapped)) return {true, nullptr};
-        if (icaltimezone* z = builtin_zone(mapped)) return {true, z};
-    }
-    if (icaltimezone* z = builtin_zone(std::string(name))) return {true, z};
-    return {};
-}
-
-// The wall clock of a UTC instant in `zone` (nullptr: UTC). nullopt outside the years agendad
-// places in zones.
-std::optional<date_time> wall_clock_in(time_point t, icaltimezone* zone) {
-    using namespace std::chrono;
-    const sys_days day = floor<days>(t);
-    const year_month_day ymd{day};
-    const int y = static_cast<int>(ymd.year());
-    if (y < first_year || y > last_year) return std::nullopt;
-    date_time w;
-    w.has_time = true;
-    if (!zone) {
-        const hh_mm_ss<seconds> hms{t - day};
-        w.year = y;
-        w.month = static_cast<int>(static_cast<unsigned>(ymd.month()));
-        w.day = static_cast<int>(static_cast<unsigned>(ymd.day()));
-        w.hour = static_cast<int>(hms.hours().count());
-        w.minute = static_cast<int>(hms.minutes().count());
-        w.second = static_cast<int>(hms.seconds().count());
-        return w;
-    }
-    const icaltimetype local =
-        icaltime_from_timet_with_zone(static_cast<time_t>(t.time_since_epoch().count()), 0, zone);
-    icalerror_clear_errno();
-    if (icaltime_is_null_time(local)) return std::nullopt;
-    w.year = local.year;
-    w.month = local.month;
-    w.day = local.day;
-    w.hour = local.hour;
-    w.minute = local.minute;
-    w.second = local.second;
-    return w;
-}
-
-icaltimetype to_ical(const date_time& w, bool is_date) {
-    icaltimetype t = icaltime_null_time();
-    t.year = w.year;
-    t.month = w.month;
-    t.day = w.day;
-    if (!is_date) {
-        t.hour = w.hour;
-        t.minute = w.minute;
-        t.second = w.second;
-    }
-    t.is_date = is_date ? 1 : 0;
-    return t;
-}
-
-// Wall-clock time in `zone` (nullptr: UTC) → UTC.
-time_point to_utc(const date_time& w, icaltimezone* zone) {
-    if (!zone) return as_utc(w);
-    const time_t t = icaltime_as_timet_with_zone(to_ical(w, false), zone);
-    icalerror_clear_errno();
-    return from_time_t(t);
-}
 
 // ---------------------------------------------------------------------------------------------
 // EWS vocabularies
@@ -276,32 +40,6 @@ std::optional<partstat> partstat_of(std::string_view response) {
     return std::nullopt;
 }
 
-// A DayOfWeekType ("Monday", or Day / Weekday / WeekendDay) → iCalendar day codes, in the
-// order Outlook writes them in BYDAY.
-std::vector<std::string_view> day_codes(std::string_view day) {
-    static constexpr std::pair<std::string_view, std::string_view> days[] = {
-        {"Sunday", "SU"},   {"Monday", "MO"}, {"Tuesday", "TU"},  {"Wednesday", "WE"},
-        {"Thursday", "TH"}, {"Friday", "FR"}, {"Saturday", "SA"},
-    };
-    for (const auto& [name, code] : days) {
-        if (iequals(day, name)) return {code};
-    }
-    if (iequals(day, "Weekday")) return {"MO", "TU", "WE", "TH", "FR"};
-    if (iequals(day, "WeekendDay")) return {"SU", "SA"};
-    if (iequals(day, "Day")) return {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
-    return {};
-}
-
-// t:DayOfWeekIndex → BYSETPOS / the number before a BYDAY day.
-std::optional<int> week_index(std::string_view index) {
-    static constexpr std::pair<std::string_view, int> indexes[] = {
-        {"First", 1}, {"Second", 2}, {"Third", 3}, {"Fourth", 4}, {"Last", -1}};
-    for (const auto& [name, n] : indexes) {
-        if (iequals(index, name)) return n;
-    }
-    return std::nullopt;
-}
-
 // t:Month ("November") → 11.
 std::optional<int> month_number(std::string_view name) {
     static constexpr std::array<std::string_view, 12> months = {
@@ -313,96 +51,21 @@ std::optional<int> month_number(std::string_view name) {
     return std::nullopt;
 }
 
-bool is_hex(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    });
-}
-
-// Outlook's GlobalObjectId in hex ([MS-OXOCAL] PidLidGlobalObjectId): a 16-byte class id, then
-// the instance's date (YH YL M D), zero for the series, then the creation time and the data.
-// Outlook's iCalendar carries the series' id (date zero) with RECURRENCE-ID: clearing the date
-// gives the series' UID for an occurrence or exception, whichever of the two EWS wrote.
-std::string series_uid(std::string_view uid) {
-    constexpr std::string_view class_id = "040000008200E00074C5B7101A82E008";
-    constexpr std::size_t date_at = class_id.size(), date_size = 8;
-    if (uid.size() < date_at + date_size || !iequals(uid.substr(0, date_at), class_id) ||
-        !is_hex(uid)) {
-        return std::string(uid);
-    }
-    std::string out(uid);
-    out.replace(date_at, date_size, date_size, '0');
-    return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The recurrence as EWS writes it (t:Recurrence: one pattern element and one range element).
-// EWS and Graph share this model (Graph's patternedRecurrence is its JSON form).
-
-struct recurrence_pattern {
-    std::string type;                    // the pattern's element name, "WeeklyRecurrence"
-    std::string frequency;               // DAILY, WEEKLY, MONTHLY, YEARLY
-    bool relative = false;               // Relative*: a weekday of a week of the month
-    int interval = 1;                    // Interval (yearly patterns have none: 1)
-    std::vector<std::string_view> days;  // DaysOfWeek as BYDAY codes, without repeats
-    std::optional<int> week;             // DayOfWeekIndex: 1..4, -1 for Last
-    int day_of_month = 0;                // DayOfMonth, 0 when not used
-    int month = 0;                       // Month, 0 when not used
-    std::string first_day;               // FirstDayOfWeek as a BYDAY code, empty when absent
-
-    enum class range_kind { none, no_end, end_date, numbered };
-    range_kind range = range_kind::none;
-    std::optional<date_time> end_date;  // EndDateRecurrence/EndDate (a date)
-    int count = 0;                      // NumberedRecurrence/NumberOfOccurrences
-};
-
 // ---------------------------------------------------------------------------------------------
 // One item
 
-enum class level { problem, warning };
-
-class item_reader {
+class item_reader : exchange::item_reader_base<calendar_item> {
   public:
     item_reader(std::string_view mailbox, std::string_view where, std::string label)
-        : mailbox_(normalize_address(mailbox)), where_(where), label_(std::move(label)) {}
+        : item_reader_base(mailbox, where, std::move(label)) {}
 
     calendar_item read(pugi::xml_node item) {
-        it_.inv.source.file = std::string(where_);
+        item_.inv.source.file = std::string(where_);
         read_item(item);
-        return std::move(it_);
+        return std::move(item_);
     }
 
   private:
-    // --- reporting
-
-    void note(level l, std::string message) {
-        if (l == level::problem) {
-            problem(std::move(message));
-        } else {
-            warn(std::move(message));
-        }
-    }
-
-    void problem(std::string message) {
-        if (it_.problems.size() > max_notes) return;
-        if (it_.problems.size() == max_notes) message = "more problems not listed";
-        // In a response, which item; a single item is named by `where` already.
-        std::string prefix;
-        if (!label_.empty()) {
-            prefix = label_;
-            if (!it_.id.empty()) prefix += " (id " + quoted(it_.id) + ")";
-            prefix += ": ";
-        }
-        it_.problems.push_back(diagnostic{std::string(where_), 0, 0, prefix + message});
-    }
-
-    void warn(std::string message) {
-        auto& w = it_.inv.warnings;
-        if (w.size() > max_notes) return;
-        if (w.size() == max_notes) message = "more warnings not listed";
-        w.push_back(std::move(message));
-    }
-
     // --- typed fields: a wrong value is reported at `l` and reads as absent
 
     static pugi::xml_node field(pugi::xml_node parent, std::string_view name) {
@@ -445,8 +108,8 @@ class item_reader {
     // An xs:dateTime (EWS writes UTC, "2026-11-20T09:00:00Z") as a UTC instant. `path` names it.
     std::optional<time_point> instant(pugi::xml_node n, const std::string& path, level l) {
         const std::string value = xml::trimmed_text(n).value_or("");
-        const auto w = parse_xs(value, true);
-        if (!w) {
+        const auto w = parse_date_time(value);
+        if (!w || !w->has_time) {
             note(l, "'" + path + "' is " + quoted(value) + ", not a date and time");
             return std::nullopt;
         }
@@ -464,17 +127,17 @@ class item_reader {
     // --- the item
 
     void read_item(pugi::xml_node o) {
-        invitation& inv = it_.inv;
+        invitation& inv = item_.inv;
         if (const pugi::xml_node id = field(o, "ItemId")) {
-            it_.id = std::string(xml::trim(id.attribute("Id").value()));
-            it_.change_key = std::string(xml::trim(id.attribute("ChangeKey").value()));
+            item_.id = std::string(xml::trim(id.attribute("Id").value()));
+            item_.change_key = std::string(xml::trim(id.attribute("ChangeKey").value()));
         }
-        if (it_.id.empty()) problem("has no ItemId: agendad could not answer it");
-        inv.source.item_id = it_.id;
-        inv.source.change_key = it_.change_key;
+        if (item_.id.empty()) problem("has no ItemId: agendad could not answer it");
+        inv.source.item_id = item_.id;
+        inv.source.change_key = item_.change_key;
 
-        it_.calendar_item_type = text(o, "CalendarItemType").value_or("");
-        const std::string& type = it_.calendar_item_type;
+        item_.calendar_item_type = text(o, "CalendarItemType").value_or("");
+        const std::string& type = item_.calendar_item_type;
         const bool instance = type == "Occurrence" || type == "Exception";
         if (!type.empty() && !instance && type != "Single" && type != "RecurringMaster") {
             warn("unknown CalendarItemType " + quoted(type));
@@ -482,17 +145,17 @@ class item_reader {
 
         read_uid(o, instance);
 
-        if (auto b = flag(o, "IsMeeting", level::warning)) it_.is_meeting = *b;
-        if (auto b = flag(o, "IsCancelled", level::problem)) it_.is_cancelled = *b;
+        if (auto b = flag(o, "IsMeeting", level::warning)) item_.is_meeting = *b;
+        if (auto b = flag(o, "IsCancelled", level::problem)) item_.is_cancelled = *b;
         response_requested_ = flag(o, "IsResponseRequested", level::problem);
-        if (response_requested_) it_.is_response_requested = *response_requested_;
-        it_.my_response_type = text(o, "MyResponseType").value_or("");
+        if (response_requested_) item_.is_response_requested = *response_requested_;
+        item_.my_response_type = text(o, "MyResponseType").value_or("");
         if (auto b = flag(o, "IsOrganizer", level::problem)) {
-            it_.is_organizer = *b;
+            item_.is_organizer = *b;
         } else {
-            it_.is_organizer = iequals(it_.my_response_type, "Organizer");
+            item_.is_organizer = iequals(item_.my_response_type, "Organizer");
         }
-        if (it_.is_cancelled) {
+        if (item_.is_cancelled) {
             inv.method = method::cancel;
             inv.status = event_status::cancelled;
         }
@@ -513,9 +176,9 @@ class item_reader {
             inv.transp =
                 iequals(*status, "Free") ? transparency::transparent : transparency::opaque;
         }
-        it_.sensitivity = text(o, "Sensitivity").value_or("");
+        item_.sensitivity = text(o, "Sensitivity").value_or("");
         if (const pugi::xml_node stamp = field(o, "DateTimeStamp")) {
-            it_.date_time_stamp = instant(stamp, "DateTimeStamp", level::warning);
+            item_.date_time_stamp = instant(stamp, "DateTimeStamp", level::warning);
         }
 
         read_attendees(o);
@@ -526,20 +189,20 @@ class item_reader {
     }
 
     void read_uid(pugi::xml_node o, bool instance) {
-        invitation& inv = it_.inv;
-        it_.uid = text(o, "UID").value_or("");
-        if (!it_.uid.empty()) {
-            inv.uid = instance ? series_uid(it_.uid) : it_.uid;
+        invitation& inv = item_.inv;
+        item_.uid = text(o, "UID").value_or("");
+        if (!item_.uid.empty()) {
+            inv.uid = instance ? series_uid(item_.uid) : item_.uid;
             return;
         }
-        if (!it_.id.empty()) {
-            inv.uid = it_.id;
+        if (!item_.id.empty()) {
+            inv.uid = item_.id;
             warn("no UID: the ItemId stands in for the UID");
         }
     }
 
     void read_body(pugi::xml_node o) {
-        invitation& inv = it_.inv;
+        invitation& inv = item_.inv;
         if (const pugi::xml_node body = field(o, "Body")) {
             const std::string_view type = body.attribute("BodyType").value();
             const std::string content = xml::text_of(body);
@@ -560,7 +223,7 @@ class item_reader {
     }
 
     void read_location(pugi::xml_node o) {
-        invitation& inv = it_.inv;
+        invitation& inv = item_.inv;
         inv.location = text(o, "Location").value_or("");
         if (!inv.location.empty()) return;
         // Exchange 2016 and later.
@@ -654,11 +317,11 @@ class item_reader {
         }
         if (iequals(response, "Organizer")) organizer_attendees_.push_back(at.address);
         at.rsvp = response_requested_;
-        it_.inv.attendees.push_back(std::move(at));
+        item_.inv.attendees.push_back(std::move(at));
     }
 
     void read_organizer(pugi::xml_node o) {
-        invitation& inv = it_.inv;
+        invitation& inv = item_.inv;
         const pugi::xml_node org = field(o, "Organizer");
         const mailbox_fields m = read_mailbox(field(org, "Mailbox"));
         inv.organizer.name = m.name;
@@ -667,7 +330,7 @@ class item_reader {
             return;
         }
         // No SMTP address for the organizer: another field may say who it is.
-        if (it_.is_organizer && !mailbox_.empty()) {
+        if (item_.is_organizer && !mailbox_.empty()) {
             inv.organizer.address = mailbox_;  // the owner's own item
             return;
         }
@@ -681,7 +344,7 @@ class item_reader {
         }
         // An appointment of the owner's own (no attendees, not a meeting) has no organizer to
         // judge; anything else needs one.
-        if (!org && !it_.is_meeting && inv.attendees.empty()) return;
+        if (!org && !item_.is_meeting && inv.attendees.empty()) return;
         if (!org) {
             problem("has no Organizer: the policy cannot judge who invites");
         } else {
@@ -693,27 +356,14 @@ class item_reader {
     // The mailbox's own entry. MyResponseType is the mailbox's answer as Exchange keeps it (the
     // attendee list of an invitee's copy may lag behind), so it overrides the list's status.
     void read_owner() {
-        invitation& inv = it_.inv;
         if (mailbox_.empty()) return;
-        const std::optional<partstat> answer = partstat_of(it_.my_response_type);
-        if (!it_.my_response_type.empty() && !answer) {
-            warn("unknown MyResponseType " + quoted(it_.my_response_type) +
+        const std::optional<partstat> answer = partstat_of(item_.my_response_type);
+        if (!item_.my_response_type.empty() && !answer) {
+            warn("unknown MyResponseType " + quoted(item_.my_response_type) +
                  ": the attendee list's status is kept");
         }
-        if (answer) {
-            for (attendee& a : inv.attendees) {
-                if (a.address == mailbox_) a.partstat = *answer;
-            }
-        }
-        assign_owner(inv, mailbox_);
-        if (inv.owner || it_.is_organizer || inv.organizer.address == mailbox_ || !answer) return;
-        // Invited through a distribution list (or forwarded): Exchange still records the
-        // mailbox's answer.
-        attendee me;
-        me.address = mailbox_;
-        me.partstat = *answer;
-        me.rsvp = response_requested_;
-        inv.owner = std::move(me);
+        exchange::assign_exchange_owner(item_.inv, mailbox_, answer, item_.is_organizer,
+                                        response_requested_);
     }
 
     // --- times
@@ -778,7 +428,7 @@ class item_reader {
     }
 
     void read_times(pugi::xml_node o, bool instance) {
-        invitation& inv = it_.inv;
+        invitation& inv = item_.inv;
         if (auto b = flag(o, "IsAllDayEvent", level::problem)) inv.all_day = *b;
         read_zone(o);
 
@@ -844,7 +494,7 @@ class item_reader {
         // An occurrence is where the series put it; an exception may have moved, so its start
         // is only the best guess.
         inv.recurrence_id = inv.start;
-        if (it_.calendar_item_type == "Exception") {
+        if (item_.calendar_item_type == "Exception") {
             warn(
                 "an exception without RecurrenceId or OriginalStart: its start stands for its "
                 "recurrence id");
@@ -853,9 +503,10 @@ class item_reader {
 
     // --- recurrence
 
-    // t:Recurrence → the intermediate pattern; nullopt (with a problem) when agendad cannot
+    // t:Recurrence → Exchange's recurrence model; nullopt (with a problem) when agendad cannot
     // read it.
     std::optional<recurrence_pattern> read_pattern(pugi::xml_node rec) {
+        using type_t = recurrence_pattern::pattern_type;
         recurrence_pattern p;
         pugi::xml_node pattern;
         pugi::xml_node range;
@@ -877,27 +528,31 @@ class item_reader {
             problem("'Recurrence' has no pattern");
             return std::nullopt;
         }
-        p.type = std::string(xml::local_name(pattern));
-        if (p.type == "DailyRecurrence") {
-            p.frequency = "DAILY";
-        } else if (p.type == "WeeklyRecurrence") {
-            p.frequency = "WEEKLY";
-        } else if (p.type == "AbsoluteMonthlyRecurrence") {
-            p.frequency = "MONTHLY";
-        } else if (p.type == "RelativeMonthlyRecurrence") {
-            p.frequency = "MONTHLY";
-            p.relative = true;
-        } else if (p.type == "AbsoluteYearlyRecurrence") {
-            p.frequency = "YEARLY";
-        } else if (p.type == "RelativeYearlyRecurrence") {
-            p.frequency = "YEARLY";
-            p.relative = true;
+        const std::string type(xml::local_name(pattern));
+        if (type == "DailyRecurrence") {
+            p.type = type_t::daily;
+        } else if (type == "WeeklyRecurrence") {
+            p.type = type_t::weekly;
+        } else if (type == "AbsoluteMonthlyRecurrence") {
+            p.type = type_t::absolute_monthly;
+        } else if (type == "RelativeMonthlyRecurrence") {
+            p.type = type_t::relative_monthly;
+        } else if (type == "AbsoluteYearlyRecurrence") {
+            p.type = type_t::absolute_yearly;
+        } else if (type == "RelativeYearlyRecurrence") {
+            p.type = type_t::relative_yearly;
         } else {
-            problem("'Recurrence' has the pattern " + quoted(p.type) +
+            problem("'Recurrence' has the pattern " + quoted(type) +
                     ", not one agendad knows for a calendar item");
             return std::nullopt;
         }
-        const std::string where = "Recurrence/" + p.type;
+        const bool relative =
+            p.type == type_t::relative_monthly || p.type == type_t::relative_yearly;
+        const bool weekly = p.type == type_t::weekly;
+        const bool yearly = p.type == type_t::absolute_yearly || p.type == type_t::relative_yearly;
+        const bool monthly_or_yearly =
+            yearly || p.type == type_t::absolute_monthly || p.type == type_t::relative_monthly;
+        const std::string where = "Recurrence/" + type;
 
         if (field(pattern, "Interval")) {
             const auto interval = number(pattern, "Interval", level::problem);
@@ -908,7 +563,7 @@ class item_reader {
                 return std::nullopt;
             }
             p.interval = *interval;
-        } else if (p.frequency != "YEARLY") {
+        } else if (!yearly) {
             warn("'" + where + "' has no Interval: taken as 1");
         }
 
@@ -936,20 +591,21 @@ class item_reader {
                 i = last;
             }
         }
-        if ((p.relative || p.frequency == "WEEKLY") && p.days.empty()) {
+        if ((relative || weekly) && p.days.empty()) {
             problem("'" + where + "' has no DaysOfWeek");
             return std::nullopt;
         }
-        if (p.relative) {
+        if (relative) {
             const std::string index = text(pattern, "DayOfWeekIndex").value_or("");
-            p.week = week_index(index);
-            if (!p.week) {
+            const auto week = week_index(index);
+            if (!week) {
                 problem("'" + where + "/DayOfWeekIndex' is " +
                         (index.empty() ? std::string("missing") : quoted(index)));
                 return std::nullopt;
             }
+            p.week_index = *week;
         }
-        if (!p.relative && (p.frequency == "MONTHLY" || p.frequency == "YEARLY")) {
+        if (!relative && monthly_or_yearly) {
             const auto day = number(pattern, "DayOfMonth", level::problem);
             if (!day || *day < 1 || *day > 31) {
                 problem("'" + where + "/DayOfMonth' is " +
@@ -958,7 +614,7 @@ class item_reader {
             }
             p.day_of_month = *day;
         }
-        if (p.frequency == "YEARLY") {
+        if (yearly) {
             const std::string month = text(pattern, "Month").value_or("");
             const auto m = month_number(month);
             if (!m) {
@@ -968,11 +624,11 @@ class item_reader {
             }
             p.month = *m;
         }
-        if (p.frequency == "WEEKLY") {
+        if (weekly) {
             if (auto first = text(pattern, "FirstDayOfWeek")) {
                 const auto codes = day_codes(*first);
                 if (codes.size() == 1) {
-                    p.first_day = std::string(codes.front());
+                    p.first_day_of_week = codes.front();
                 } else {
                     warn("'" + where + "/FirstDayOfWeek' is " + quoted(*first) + ": ignored");
                 }
@@ -981,21 +637,28 @@ class item_reader {
 
         if (!range) {
             warn("'Recurrence' has no range: taken as without end");
-            p.range = recurrence_pattern::range_kind::no_end;
+            p.range = recurrence_pattern::range_type::no_end;
             return p;
+        }
+        // StartDate is the first occurrence's date, which the item's Start already says.
+        if (const auto start = parse_date_time(text(range, "StartDate").value_or(""));
+            start && !start->has_time) {
+            p.start_date = date_of(*start);
         }
         const std::string_view range_type = xml::local_name(range);
         if (range_type == "NoEndRecurrence") {
-            p.range = recurrence_pattern::range_kind::no_end;
+            p.range = recurrence_pattern::range_type::no_end;
         } else if (range_type == "EndDateRecurrence") {
+            // An xs:date, perhaps with an offset ("2026-12-15Z"): the day is what counts.
             const std::string end = text(range, "EndDate").value_or("");
-            p.end_date = parse_xs(end, false);
-            if (!p.end_date) {
+            const auto w = parse_date_time(end);
+            if (!w || w->has_time) {
                 problem("'Recurrence/EndDateRecurrence/EndDate' is " +
                         (end.empty() ? std::string("missing") : quoted(end)) + ", not a date");
                 return std::nullopt;
             }
-            p.range = recurrence_pattern::range_kind::end_date;
+            p.range = recurrence_pattern::range_type::end_date;
+            p.end_date = date_of(*w);
         } else {
             const auto n = number(range, "NumberOfOccurrences", level::problem);
             if (!n || *n < 1 || *n > 1'000'000) {
@@ -1004,173 +667,31 @@ class item_reader {
                         ", not between 1 and 1000000");
                 return std::nullopt;
             }
-            p.range = recurrence_pattern::range_kind::numbered;
-            p.count = *n;
+            p.range = recurrence_pattern::range_type::numbered;
+            p.occurrences = *n;
         }
         return p;
     }
 
+    // The rule and its bounds are exchange::recurrence_of's, as for Graph, in the organizer's
+    // zone (so that an end date is the end of that day there, and a series crossing a
+    // daylight-saving change keeps its wall clock).
     void read_recurrence(pugi::xml_node rec) {
         const auto p = read_pattern(rec);
         if (!p) return;
-        recurrence_info r;
-        r.frequency = p->frequency;
-        std::string bound;
-        switch (p->range) {
-            case recurrence_pattern::range_kind::none:
-            case recurrence_pattern::range_kind::no_end:
-                r.kind = recurrence_info::bound::open_ended;
-                break;
-            case recurrence_pattern::range_kind::end_date: {
-                r.kind = recurrence_info::bound::until;
-                r.until = until_of(*p->end_date);
-                char buf[16];
-                std::snprintf(buf, sizeof buf, "%04d%02d%02d", p->end_date->year,
-                              p->end_date->month, p->end_date->day);
-                bound = std::string(";UNTIL=") + buf;
-                break;
-            }
-            case recurrence_pattern::range_kind::numbered:
-                r.kind = recurrence_info::bound::count;
-                r.count = p->count;
-                bound = ";COUNT=" + std::to_string(p->count);
-                break;
-        }
-
-        // The rule, in the order libical writes an RRULE, so that the same series read from
-        // iCalendar reads the same.
-        std::string rule = "FREQ=" + p->frequency + bound;
-        if (p->interval != 1) rule += ";INTERVAL=" + std::to_string(p->interval);
-        // libical lists BYDAY days from the week's first day (WKST, Monday by default).
-        static constexpr std::string_view week[] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
-        const auto day_index = [](std::string_view code) {
-            return static_cast<int>(std::find(std::begin(week), std::end(week), code) -
-                                    std::begin(week));
-        };
-        const int first = day_index(p->first_day.empty() ? "MO" : p->first_day);
-        std::vector<std::string_view> days = p->days;
-        std::stable_sort(days.begin(), days.end(), [&](std::string_view a, std::string_view b) {
-            return (day_index(a) - first + 7) % 7 < (day_index(b) - first + 7) % 7;
-        });
-        auto join_days = [&](const std::string& prefix) {
-            std::string out;
-            for (std::string_view d : days) {
-                if (!out.empty()) out += ',';
-                out += prefix;
-                out += d;
-            }
-            return out;
-        };
-        if (p->relative) {
-            rule += ";BYDAY=" + join_days(p->days.size() == 1 ? std::to_string(*p->week) : "");
-        } else if (p->frequency == "WEEKLY") {
-            rule += ";BYDAY=" + join_days("");
-        }
-        if (p->day_of_month > 0) rule += ";BYMONTHDAY=" + std::to_string(p->day_of_month);
-        if (p->month > 0) rule += ";BYMONTH=" + std::to_string(p->month);
-        if (p->relative && p->days.size() > 1) rule += ";BYSETPOS=" + std::to_string(*p->week);
-        if (!p->first_day.empty() && p->first_day != "MO") rule += ";WKST=" + p->first_day;
-        r.rule = std::move(rule);
-        if (r.kind == recurrence_info::bound::count) r.last_start = last_start_of(r);
-        it_.inv.recurrence = std::move(r);
-    }
-
-    // An end date includes that whole day in the organizer's zone (as UNTIL=<date> in
-    // iCalendar): a weekly 17:00 Pacific meeting ending 2026-12-15 still meets on the 15th
-    // (01:00Z the 16th).
-    time_point until_of(const date_time& end_date) const {
-        using namespace std::chrono;
-        const time_point next_day{date_of(end_date) + days{1}};
-        if (it_.inv.all_day || end_date.year > last_year || !zone_.known || !zone_.zone) {
-            return next_day;
-        }
-        const year_month_day d{floor<days>(next_day)};
-        date_time midnight;
-        midnight.year = static_cast<int>(d.year());
-        midnight.month = static_cast<int>(static_cast<unsigned>(d.month()));
-        midnight.day = static_cast<int>(static_cast<unsigned>(d.day()));
-        return to_utc(midnight, zone_.zone);
-    }
-
-    // The start of the last occurrence of a numbered series, walking the rule from the start
-    // in the organizer's zone (so that a series crossing a daylight-saving change keeps its
-    // wall clock).
-    std::optional<time_point> last_start_of(const recurrence_info& r) const {
-        if (!start_ || r.count <= 0 || r.count > max_count_walk) return std::nullopt;
-        ical::ensure_initialised();
-        const icalrecurrencetype rule = icalrecurrencetype_from_string(r.rule.c_str());
-        icalerror_clear_errno();
-        if (rule.freq == ICAL_NO_RECURRENCE) return std::nullopt;
-        const bool is_date = it_.inv.all_day;
         icaltimezone* zone = zone_.known ? zone_.zone : nullptr;
-        std::optional<date_time> local;
-        if (is_date) {
-            const std::chrono::year_month_day ymd{
-                std::chrono::floor<std::chrono::days>(it_.inv.start)};
-            local = date_time{static_cast<int>(ymd.year()),
-                              static_cast<int>(static_cast<unsigned>(ymd.month())),
-                              static_cast<int>(static_cast<unsigned>(ymd.day())),
-                              0,
-                              0,
-                              0,
-                              false,
-                              {}};
-        } else {
-            local = wall_clock_in(*start_, zone);
-        }
-        if (!local) return std::nullopt;
-        icaltimetype first = to_ical(*local, is_date);
-        if (!is_date) first.zone = zone ? zone : icaltimezone_get_utc_timezone();
-        ical::recur_iterator_ptr it{icalrecur_iterator_new(rule, first)};
-        if (!it) {
-            icalerror_clear_errno();
-            return std::nullopt;
-        }
-        icaltimetype last = icaltime_null_time();
-        for (int i = 0; i < r.count; ++i) {
-            const icaltimetype next = icalrecur_iterator_next(it.get());
-            if (icaltime_is_null_time(next)) break;
-            last = next;
-        }
-        icalerror_clear_errno();
-        if (icaltime_is_null_time(last) || last.year > last_year) return std::nullopt;
-        date_time w;
-        w.year = last.year;
-        w.month = last.month;
-        w.day = last.day;
-        if (is_date) return time_point{date_of(w)};
-        w.hour = last.hour;
-        w.minute = last.minute;
-        w.second = last.second;
-        return to_utc(w, zone);
+        // inv.start: the day itself for an all-day item (start_ is its midnight in the zone).
+        std::optional<time_point> start;
+        if (start_) start = item_.inv.start;
+        item_.inv.recurrence = exchange::recurrence_of(*p, start, item_.inv.all_day, zone);
     }
 
-    std::string mailbox_;
-    std::string_view where_;
-    std::string label_;  // "item[3]" in a response, empty for a single item
-    calendar_item it_;
     std::optional<bool> response_requested_;        // IsResponseRequested as written
     std::vector<std::string> organizer_attendees_;  // attendees whose ResponseType is Organizer
     zone_choice zone_;
     std::string zone_name_;  // as written
     std::optional<time_point> start_;
 };
-
-std::string in(std::string_view where) {
-    return where.empty() ? std::string() : std::string(where) + ": ";
-}
-
-// Sets an error in a catch block: even then nothing may escape (the message is lost when not
-// even it can be allocated).
-void set_error(std::string& error, std::string_view where, std::string_view what,
-               const char* detail = nullptr) noexcept {
-    try {
-        error = in(where) + std::string(what);
-        if (detail) error += std::string(": ") + detail;
-    } catch (...) {
-        error.clear();
-    }
-}
 
 }  // namespace
 

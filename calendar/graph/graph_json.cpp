@@ -3,20 +3,16 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <exception>
 #include <limits>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 
 #include "calendar/encoding.h"
+#include "calendar/exchange_common.h"
 #include "calendar/html_to_text.h"
-#include "calendar/ical/ical_ptr.h"
-#include "calendar/time_zones.h"
 
 // The readers catch what they could throw (allocation failures included) and turn it into an
 // error: a Graph answer, however hostile, never unwinds into the daemon. Boost.JSON's parser is
@@ -36,58 +32,15 @@ constexpr std::size_t max_page_items = 10'000;
 constexpr std::size_t max_members = 100'000;
 // Outlook meetings hold at most a few thousand attendees.
 constexpr std::size_t max_attendees = 10'000;
-// Per event: more warnings or problems than this say nothing new.
-constexpr std::size_t max_notes = 50;
-// Texts quoted in messages (ids, zone names, values) are cut to this many bytes.
-constexpr std::size_t max_quoted = 120;
 constexpr std::size_t max_error_message = 1000;
 constexpr std::size_t max_error_code = 200;
-// Occurrences walked to find the last start of a numbered series (as the iCalendar parser).
-constexpr int max_count_walk = 1000;
-// Years a meeting can be in. Outside them a time is not placed in a zone: libical extends a
-// zone's transitions up to the year asked for and keeps them, so year 9999 in every zone would
-// cost seconds and hundreds of megabytes.
-constexpr int first_year = 1900, last_year = 2200;
-// Zone names remembered per thread (misses too, so that unknown names cost one look-up).
-constexpr std::size_t max_zone_cache = 512;
-
-// ---------------------------------------------------------------------------------------------
-// Text helpers
-
-std::string trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return std::string(s);
-}
 
 using encoding::iequals;
+// What Graph and EWS share: exchange_common.h.
+using namespace exchange;
 
-// At most `limit` bytes of well-formed UTF-8: ill-formed sequences become U+FFFD and a cut
-// never splits a character.
-std::string clean_utf8(std::string_view s, std::size_t limit) {
-    std::string out;
-    out.reserve(std::min(s.size(), limit));
-    for (std::size_t i = 0; i < s.size();) {
-        std::uint32_t cp = 0;
-        const std::size_t n = encoding::decode_utf8(s, i, cp);
-        std::string piece;
-        encoding::append_utf8(piece, cp);
-        if (out.size() + piece.size() > limit) break;
-        out += piece;
-        i += n;
-    }
-    return out;
-}
-
-// A value quoted in a message: short, well-formed, no control characters.
-std::string quoted(std::string_view s) {
-    std::string out = clean_utf8(s, max_quoted);
-    for (char& c : out) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    }
-    if (out.size() < s.size()) out += "…";
-    return "'" + out + "'";
-}
+// ---------------------------------------------------------------------------------------------
+// JSON
 
 std::string_view view(const json::string& s) {
     return std::string_view(s.data(), s.size());
@@ -116,20 +69,6 @@ std::string_view kind_name(const json::value& v) {
     }
     return "a value";
 }
-
-// Display names as the iCalendar parser leaves them: unquoted, trimmed, and empty when the
-// "name" is only the address (Graph repeats the address when a contact has no name).
-std::string clean_name(std::string_view raw) {
-    std::string name = trim(raw);
-    while (!name.empty() && (name.front() == '"' || name.front() == '\'')) name.erase(0, 1);
-    while (!name.empty() && (name.back() == '"' || name.back() == '\'')) name.pop_back();
-    name = trim(name);
-    if (name.find('@') != std::string::npos && name.find(' ') == std::string::npos) return {};
-    return name;
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON
 
 // Parses a whole body with a bounded size and depth. nullopt with `error` (no location prefix)
 // when it is not one JSON value.
@@ -168,168 +107,6 @@ std::optional<std::string> string_field(const json::object& o, std::string_view 
     if (!v || !v->is_string()) return std::nullopt;
     return to_std(v->get_string());
 }
-
-// ---------------------------------------------------------------------------------------------
-// Dates, times and zones
-
-struct wall_clock {
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    bool has_time = false;
-    std::optional<int> offset_minutes;  // "Z" or "+02:00" written after the time
-};
-
-bool read_digits(std::string_view s, std::size_t& i, std::size_t n, int& out) {
-    if (i + n > s.size()) return false;
-    int v = 0;
-    for (std::size_t k = 0; k < n; ++k) {
-        const char c = s[i + k];
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + (c - '0');
-    }
-    out = v;
-    i += n;
-    return true;
-}
-
-bool expect(std::string_view s, std::size_t& i, char c) {
-    if (i >= s.size() || s[i] != c) return false;
-    ++i;
-    return true;
-}
-
-// "2017-04-15", "2017-04-15T12:00:00.0000000", "2019-04-16T20:30:00Z",
-// "2019-09-18T00:52:45.9696658+00:00". nullopt for anything else or an impossible date.
-std::optional<wall_clock> parse_date_time(std::string_view s) {
-    wall_clock w;
-    std::size_t i = 0;
-    if (!read_digits(s, i, 4, w.year) || !expect(s, i, '-') || !read_digits(s, i, 2, w.month) ||
-        !expect(s, i, '-') || !read_digits(s, i, 2, w.day)) {
-        return std::nullopt;
-    }
-    if (i < s.size() && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
-        ++i;
-        w.has_time = true;
-        if (!read_digits(s, i, 2, w.hour) || !expect(s, i, ':') || !read_digits(s, i, 2, w.minute))
-            return std::nullopt;
-        if (i < s.size() && s[i] == ':') {
-            ++i;
-            if (!read_digits(s, i, 2, w.second)) return std::nullopt;
-            if (i < s.size() && (s[i] == '.' || s[i] == ',')) {
-                ++i;
-                const std::size_t first = i;
-                while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - first < 12) ++i;
-                if (i == first) return std::nullopt;
-            }
-        }
-        if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-            ++i;
-            w.offset_minutes = 0;
-        } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-            const int sign = s[i] == '-' ? -1 : 1;
-            ++i;
-            int h = 0, m = 0;
-            if (!read_digits(s, i, 2, h)) return std::nullopt;
-            if (i < s.size() && s[i] == ':') ++i;
-            if (!read_digits(s, i, 2, m) || h > 14 || m > 59) return std::nullopt;
-            w.offset_minutes = sign * (h * 60 + m);
-        }
-    }
-    if (i != s.size()) return std::nullopt;
-    using namespace std::chrono;
-    const year_month_day ymd{year{w.year}, month{static_cast<unsigned>(w.month)},
-                             day{static_cast<unsigned>(w.day)}};
-    if (!ymd.ok() || w.year < 1000 || w.hour > 23 || w.minute > 59 || w.second > 60)
-        return std::nullopt;
-    return w;
-}
-
-std::chrono::sys_days date_of(const wall_clock& w) {
-    using namespace std::chrono;
-    return sys_days{year{w.year} / month{static_cast<unsigned>(w.month)} /
-                    day{static_cast<unsigned>(w.day)}};
-}
-
-// The wall-clock value read as UTC.
-time_point as_utc(const wall_clock& w) {
-    using namespace std::chrono;
-    return time_point{date_of(w)} + hours{w.hour} + minutes{w.minute} + seconds{w.second};
-}
-
-// A name libical may turn into a path under /usr/share/zoneinfo: plain IANA names only.
-bool safe_zone_name(std::string_view name) {
-    if (name.empty() || name.size() > 64 || name.front() < 'A' || name.front() > 'Z') return false;
-    if (name.find("..") != std::string_view::npos) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-' ||
-               c == '+';
-    });
-}
-
-icaltimezone* builtin_zone(const std::string& iana) {
-    thread_local std::unordered_map<std::string, icaltimezone*> cache;
-    if (auto it = cache.find(iana); it != cache.end()) return it->second;
-    ical::ensure_initialised();
-    icaltimezone* zone =
-        safe_zone_name(iana) ? icaltimezone_get_builtin_timezone(iana.c_str()) : nullptr;
-    icalerror_clear_errno();
-    if (cache.size() < max_zone_cache) cache.emplace(iana, zone);
-    return zone;
-}
-
-struct zone_choice {
-    bool known = false;
-    icaltimezone* zone = nullptr;  // nullptr with known: UTC
-};
-
-bool is_utc_name(std::string_view name) {
-    for (std::string_view utc : {"UTC", "GMT", "Z", "Etc/UTC", "Etc/GMT", "Etc/Zulu", "Zulu",
-                                 "Etc/Universal", "Universal", "tzone://Microsoft/Utc"}) {
-        if (iequals(name, utc)) return true;
-    }
-    return false;
-}
-
-// A Graph timeZone: "UTC" (the default), a Windows name ("Pacific Standard Time", also what
-// Prefer: outlook.timezone gives back) or an IANA name. Windows names resolve through CLDR.
-zone_choice resolve_zone(std::string_view raw) {
-    const std::string name = trim(raw);
-    if (name.empty()) return {};
-    if (is_utc_name(name)) return {true, nullptr};
-    if (auto iana = windows_zone_to_iana(name)) {
-        const std::string mapped(*iana);
-        if (is_utc_name(mapped)) return {true, nullptr};
-        if (icaltimezone* z = builtin_zone(mapped)) return {true, z};
-    }
-    if (icaltimezone* z = builtin_zone(name)) return {true, z};
-    return {};
-}
-
-icaltimetype to_ical(const wall_clock& w, bool is_date) {
-    icaltimetype t = icaltime_null_time();
-    t.year = w.year;
-    t.month = w.month;
-    t.day = w.day;
-    if (!is_date) {
-        t.hour = w.hour;
-        t.minute = w.minute;
-        t.second = w.second;
-    }
-    t.is_date = is_date ? 1 : 0;
-    return t;
-}
-
-time_point from_time_t(time_t t) {
-    return time_point{std::chrono::seconds{t}};
-}
-
-// Wall-clock time in `zone` (nullptr: UTC) → UTC.
-time_point to_utc(const wall_clock& w, icaltimezone* zone) {
-    if (!zone) return as_utc(w);
-    const time_t t = icaltime_as_timet_with_zone(to_ical(w, false), zone);
-    icalerror_clear_errno();
-    return from_time_t(t);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Mappings
 
@@ -343,99 +120,25 @@ std::optional<partstat> partstat_of(std::string_view response) {
     return std::nullopt;
 }
 
-// "Monday" → "MO".
-std::optional<std::string_view> weekday_code(std::string_view day) {
-    static constexpr std::pair<std::string_view, std::string_view> days[] = {
-        {"sunday", "SU"},   {"monday", "MO"}, {"tuesday", "TU"},  {"wednesday", "WE"},
-        {"thursday", "TH"}, {"friday", "FR"}, {"saturday", "SA"},
-    };
-    for (const auto& [name, code] : days) {
-        if (iequals(day, name)) return code;
-    }
-    return std::nullopt;
-}
-
-std::optional<int> week_index(std::string_view index) {
-    static constexpr std::pair<std::string_view, int> indexes[] = {
-        {"first", 1}, {"second", 2}, {"third", 3}, {"fourth", 4}, {"last", -1}};
-    for (const auto& [name, n] : indexes) {
-        if (iequals(index, name)) return n;
-    }
-    return std::nullopt;
-}
-
-bool is_hex(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-}
-
-// Outlook's GlobalObjectId in hex ([MS-OXOCAL] PidLidGlobalObjectId): a 16-byte class id, then
-// the instance's date (YH YL M D), zero for the series, then the creation time and the data.
-// Graph's iCalUId of an occurrence or exception carries that date; Outlook's iCalendar carries
-// the series' id (date zero) with RECURRENCE-ID. Clearing the date gives the series' UID.
-std::string series_uid(std::string_view ical_uid) {
-    constexpr std::string_view class_id = "040000008200E00074C5B7101A82E008";
-    constexpr std::size_t date_at = class_id.size(), date_size = 8;
-    if (ical_uid.size() < date_at + date_size || !iequals(ical_uid.substr(0, date_at), class_id) ||
-        !is_hex(ical_uid)) {
-        return std::string(ical_uid);
-    }
-    std::string out(ical_uid);
-    out.replace(date_at, date_size, date_size, '0');
-    return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // One event
 
-enum class level { problem, warning };
-
-class event_reader {
+class event_reader : exchange::item_reader_base<event> {
   public:
     event_reader(std::string_view mailbox, std::string_view where, std::string label)
-        : mailbox_(normalize_address(mailbox)), where_(where), label_(std::move(label)) {}
+        : item_reader_base(mailbox, where, std::move(label)) {}
 
     event read(const json::value& item) {
-        ev_.inv.source.file = std::string(where_);
+        item_.inv.source.file = std::string(where_);
         if (!item.is_object()) {
             problem("is " + std::string(kind_name(item)) + ", not an event object");
-            return std::move(ev_);
+            return std::move(item_);
         }
         read_object(item.get_object());
-        return std::move(ev_);
+        return std::move(item_);
     }
 
   private:
-    // --- reporting
-
-    void note(level l, std::string message) {
-        if (l == level::problem) {
-            problem(std::move(message));
-        } else {
-            warn(std::move(message));
-        }
-    }
-
-    void problem(std::string message) {
-        if (ev_.problems.size() > max_notes) return;
-        if (ev_.problems.size() == max_notes) message = "more problems not listed";
-        // In a page, which item; a single event is named by `where` already.
-        std::string prefix;
-        if (!label_.empty()) {
-            prefix = label_;
-            if (!ev_.id.empty()) prefix += " (id " + quoted(ev_.id) + ")";
-            prefix += ": ";
-        }
-        ev_.problems.push_back(diagnostic{std::string(where_), 0, 0, prefix + message});
-    }
-
-    void warn(std::string message) {
-        auto& w = ev_.inv.warnings;
-        if (w.size() > max_notes) return;
-        if (w.size() == max_notes) message = "more warnings not listed";
-        w.push_back(std::move(message));
-    }
-
     // --- typed fields: a wrong type is reported at `l` and reads as absent
 
     const json::value* typed(const json::object& o, std::string_view key, std::string_view path,
@@ -493,47 +196,47 @@ class event_reader {
     // --- the event
 
     void read_object(const json::object& o) {
-        invitation& inv = ev_.inv;
-        if (auto id = text(o, "id", "id")) ev_.id = *id;
+        invitation& inv = item_.inv;
+        if (auto id = text(o, "id", "id")) item_.id = *id;
         if (field(o, "@removed")) {
             problem("is marked @removed: a deleted item, not an event");
             return;
         }
-        if (trim(ev_.id).empty()) problem("has no id: agendad could not answer it");
-        inv.source.item_id = ev_.id;
+        if (trim(item_.id).empty()) problem("has no id: agendad could not answer it");
+        inv.source.item_id = item_.id;
 
         if (auto key = text(o, "changeKey", "changeKey", level::warning)) {
-            ev_.change_key = *key;
+            item_.change_key = *key;
         } else if (auto etag = text(o, "@odata.etag", "@odata.etag", level::warning)) {
             // W/"EZ9r3czxY0m2jz8c45czkwAALZu97w==": the changeKey in an ETag's clothes.
             std::string_view e = *etag;
             if (e.substr(0, 2) == "W/") e.remove_prefix(2);
             if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
-            ev_.change_key = std::string(e);
+            item_.change_key = std::string(e);
         }
-        inv.source.change_key = ev_.change_key;
+        inv.source.change_key = item_.change_key;
 
-        if (auto type = text(o, "type", "type")) ev_.type = *type;
+        if (auto type = text(o, "type", "type")) item_.type = *type;
         if (auto master = text(o, "seriesMasterId", "seriesMasterId")) {
-            ev_.series_master_id = *master;
+            item_.series_master_id = *master;
         }
-        const bool instance = ev_.type == "occurrence" || ev_.type == "exception";
-        if (!ev_.type.empty() && !instance && ev_.type != "singleInstance" &&
-            ev_.type != "seriesMaster") {
-            warn("unknown event type " + quoted(ev_.type));
+        const bool instance = item_.type == "occurrence" || item_.type == "exception";
+        if (!item_.type.empty() && !instance && item_.type != "singleInstance" &&
+            item_.type != "seriesMaster") {
+            warn("unknown event type " + quoted(item_.type));
         }
 
         read_uid(o, instance);
 
-        if (auto b = flag(o, "isOrganizer", "isOrganizer")) ev_.is_organizer = *b;
-        if (auto b = flag(o, "isCancelled", "isCancelled")) ev_.is_cancelled = *b;
+        if (auto b = flag(o, "isOrganizer", "isOrganizer")) item_.is_organizer = *b;
+        if (auto b = flag(o, "isCancelled", "isCancelled")) item_.is_cancelled = *b;
         const std::optional<bool> response_requested =
             flag(o, "responseRequested", "responseRequested");
-        if (response_requested) ev_.response_requested = *response_requested;
+        if (response_requested) item_.response_requested = *response_requested;
         if (const json::object* status = object(o, "responseStatus", "responseStatus")) {
-            if (auto r = text(*status, "response", "responseStatus.response")) ev_.response = *r;
+            if (auto r = text(*status, "response", "responseStatus.response")) item_.response = *r;
         }
-        if (ev_.is_cancelled) {
+        if (item_.is_cancelled) {
             inv.method = method::cancel;
             inv.status = event_status::cancelled;
         }
@@ -557,10 +260,10 @@ class event_reader {
     }
 
     void read_uid(const json::object& o, bool instance) {
-        invitation& inv = ev_.inv;
-        if (auto uid = text(o, "iCalUId", "iCalUId")) ev_.ical_uid = trim(*uid);
-        if (!ev_.ical_uid.empty()) {
-            inv.uid = instance ? series_uid(ev_.ical_uid) : ev_.ical_uid;
+        invitation& inv = item_.inv;
+        if (auto uid = text(o, "iCalUId", "iCalUId")) item_.ical_uid = trim(*uid);
+        if (!item_.ical_uid.empty()) {
+            inv.uid = instance ? series_uid(item_.ical_uid) : item_.ical_uid;
             return;
         }
         // The beta (and newer v1.0) `uid`: the same for a whole series.
@@ -568,14 +271,14 @@ class event_reader {
             inv.uid = trim(*uid);
             return;
         }
-        if (!ev_.id.empty()) {
-            inv.uid = ev_.id;
+        if (!item_.id.empty()) {
+            inv.uid = item_.id;
             warn("no iCalUId: the Graph id stands in for the UID");
         }
     }
 
     void read_body(const json::object& o) {
-        invitation& inv = ev_.inv;
+        invitation& inv = item_.inv;
         if (const json::object* body = object(o, "body", "body")) {
             const std::string type = text(*body, "contentType", "body.contentType").value_or("");
             const std::string content = text(*body, "content", "body.content").value_or("");
@@ -596,7 +299,7 @@ class event_reader {
     }
 
     void read_location(const json::object& o) {
-        invitation& inv = ev_.inv;
+        invitation& inv = item_.inv;
         if (const json::object* loc = object(o, "location", "location", level::warning)) {
             if (auto name = text(*loc, "displayName", "location.displayName", level::warning)) {
                 inv.location = trim(*name);
@@ -631,8 +334,8 @@ class event_reader {
         const json::object* org = object(o, "organizer", "organizer");
         if (!org) return;
         auto [address, name] = email_of(*org, "organizer");
-        ev_.inv.organizer.address = std::move(address);
-        ev_.inv.organizer.name = std::move(name);
+        item_.inv.organizer.address = std::move(address);
+        item_.inv.organizer.name = std::move(name);
     }
 
     void read_attendees(const json::object& o, std::optional<bool> response_requested) {
@@ -680,33 +383,21 @@ class event_reader {
                 }
             }
             at.rsvp = response_requested;
-            ev_.inv.attendees.push_back(std::move(at));
+            item_.inv.attendees.push_back(std::move(at));
         }
     }
 
     // The mailbox's own entry. responseStatus is the mailbox's answer as Exchange keeps it (the
     // attendee list of an invitee's copy may lag behind), so it overrides the list's status.
     void read_owner(std::optional<bool> response_requested) {
-        invitation& inv = ev_.inv;
         if (mailbox_.empty()) return;
-        const std::optional<partstat> answer = partstat_of(ev_.response);
-        if (!ev_.response.empty() && !answer) {
-            warn("unknown responseStatus.response " + quoted(ev_.response) +
+        const std::optional<partstat> answer = partstat_of(item_.response);
+        if (!item_.response.empty() && !answer) {
+            warn("unknown responseStatus.response " + quoted(item_.response) +
                  ": the attendee list's status is kept");
         }
-        if (answer) {
-            for (attendee& a : inv.attendees) {
-                if (a.address == mailbox_) a.partstat = *answer;
-            }
-        }
-        assign_owner(inv, mailbox_);
-        if (inv.owner || ev_.is_organizer || inv.organizer.address == mailbox_ || !answer) return;
-        // Invited through a group (or forwarded): Exchange still records the mailbox's answer.
-        attendee me;
-        me.address = mailbox_;
-        me.partstat = *answer;
-        me.rsvp = response_requested;
-        inv.owner = std::move(me);
+        exchange::assign_exchange_owner(item_.inv, mailbox_, answer, item_.is_organizer,
+                                        response_requested);
     }
 
     // --- times
@@ -768,21 +459,19 @@ class event_reader {
     // name), labelled with that name as written, as the iCalendar parser gives it. An absent,
     // unknown or custom zone keeps the UTC wall clock.
     void organizer_wall_clock(const json::object& o) {
-        invitation& inv = ev_.inv;
+        invitation& inv = item_.inv;
         const auto name = text(o, "originalStartTimeZone", "originalStartTimeZone", level::warning);
         if (!name) return;
         const std::string written = trim(*name);
         const zone_choice zone = resolve_zone(written);
         if (!zone.known || !zone.zone) return;
-        const icaltimetype t = icaltime_from_timet_with_zone(
-            static_cast<time_t>(inv.start.time_since_epoch().count()), 0, zone.zone);
-        icalerror_clear_errno();
-        if (icaltime_is_null_time(t) || t.year < first_year || t.year > last_year) return;
-        inv.start_local = local_start{t.year, t.month, t.day, t.hour, t.minute, written};
+        const auto w = exchange::wall_clock_in(inv.start, zone.zone);
+        if (!w) return;
+        inv.start_local = local_start{w->year, w->month, w->day, w->hour, w->minute, written};
     }
 
     void read_times(const json::object& o, bool instance) {
-        invitation& inv = ev_.inv;
+        invitation& inv = item_.inv;
         if (auto b = flag(o, "isAllDay", "isAllDay")) inv.all_day = *b;
         const auto start = read_time(o, "start");
         if (!start) {
@@ -832,15 +521,17 @@ class event_reader {
         // Without originalStart ($select left it out): an occurrence is where the series put it;
         // an exception may have moved, so its start is only the best guess.
         inv.recurrence_id = inv.start;
-        if (ev_.type == "exception") {
+        if (item_.type == "exception") {
             warn("an exception without originalStart: its start stands for its recurrence id");
         }
     }
 
     // --- recurrence
 
+    // patternedRecurrence → Exchange's recurrence model; the rule and its bounds are
+    // exchange::recurrence_of's, as for EWS.
     void read_recurrence(const json::object& rec) {
-        invitation& inv = ev_.inv;
+        using type_t = recurrence_pattern::pattern_type;
         const json::object* pattern = object(rec, "pattern", "recurrence.pattern");
         if (!pattern) {
             problem("'recurrence' has no pattern");
@@ -858,7 +549,7 @@ class event_reader {
         const std::string first_day =
             text(*pattern, "firstDayOfWeek", "recurrence.pattern.firstDayOfWeek").value_or("");
 
-        std::vector<std::string_view> days;
+        recurrence_pattern p;
         if (const json::array* list =
                 array(*pattern, "daysOfWeek", "recurrence.pattern.daysOfWeek")) {
             for (const json::value& d : *list) {
@@ -871,33 +562,31 @@ class event_reader {
                         ", not a day of the week");
                     return;
                 }
-                if (std::find(days.begin(), days.end(), *code) == days.end()) {
-                    days.push_back(*code);
+                if (std::find(p.days.begin(), p.days.end(), *code) == p.days.end()) {
+                    p.days.push_back(*code);
                 }
             }
         }
 
-        std::string frequency;
-        bool relative = false;
         if (iequals(type, "daily")) {
-            frequency = "DAILY";
+            p.type = type_t::daily;
         } else if (iequals(type, "weekly")) {
-            frequency = "WEEKLY";
+            p.type = type_t::weekly;
         } else if (iequals(type, "absoluteMonthly")) {
-            frequency = "MONTHLY";
+            p.type = type_t::absolute_monthly;
         } else if (iequals(type, "relativeMonthly")) {
-            frequency = "MONTHLY";
-            relative = true;
+            p.type = type_t::relative_monthly;
         } else if (iequals(type, "absoluteYearly")) {
-            frequency = "YEARLY";
+            p.type = type_t::absolute_yearly;
         } else if (iequals(type, "relativeYearly")) {
-            frequency = "YEARLY";
-            relative = true;
+            p.type = type_t::relative_yearly;
         } else {
             problem("'recurrence.pattern.type' is " + quoted(type) +
                     ", not a recurrence pattern agendad knows");
             return;
         }
+        const bool relative =
+            p.type == type_t::relative_monthly || p.type == type_t::relative_yearly;
         if (interval < 1 || interval > 1000) {
             problem("'recurrence.pattern.interval' is " + std::to_string(interval) +
                     ", not between 1 and 1000");
@@ -911,7 +600,7 @@ class event_reader {
             problem("'recurrence.pattern.month' is " + std::to_string(month));
             return;
         }
-        if (relative && days.empty()) {
+        if (relative && p.days.empty()) {
             problem("a " + type + " recurrence without daysOfWeek");
             return;
         }
@@ -921,17 +610,31 @@ class event_reader {
             problem("'recurrence.pattern.index' is " + quoted(index));
             return;
         }
+        p.interval = static_cast<int>(interval);
+        p.day_of_month = static_cast<int>(day_of_month);
+        p.month = static_cast<int>(month);
+        p.week_index = *week;
+        if (p.type == type_t::weekly && !first_day.empty()) {
+            if (auto code = weekday_code(first_day)) {
+                p.first_day_of_week = *code;
+            } else {
+                warn("'recurrence.pattern.firstDayOfWeek' is " + quoted(first_day) + ": ignored");
+            }
+        }
 
         // The range.
-        recurrence_info r;
-        r.frequency = frequency;
-        std::string bound;
         const json::object* range = object(rec, "range", "recurrence.range");
         const std::string range_type =
             range ? text(*range, "type", "recurrence.range.type").value_or("") : "noEnd";
         if (!range) warn("'recurrence' has no range: taken as without end");
+        // startDate is the first occurrence's date, which the event's start already says.
+        if (auto start = range ? string_field(*range, "startDate") : std::nullopt) {
+            if (const auto w = parse_date_time(trim(*start)); w && !w->has_time) {
+                p.start_date = date_of(*w);
+            }
+        }
         if (iequals(range_type, "noEnd")) {
-            r.kind = recurrence_info::bound::open_ended;
+            p.range = recurrence_pattern::range_type::no_end;
         } else if (iequals(range_type, "endDate")) {
             const std::string end =
                 text(*range, "endDate", "recurrence.range.endDate").value_or("");
@@ -940,11 +643,8 @@ class event_reader {
                 problem("'recurrence.range.endDate' is " + quoted(end) + ", not a date");
                 return;
             }
-            r.kind = recurrence_info::bound::until;
-            r.until = until_of(*w, *range);
-            char buf[16];
-            std::snprintf(buf, sizeof buf, "%04d%02d%02d", w->year, w->month, w->day);
-            bound = std::string(";UNTIL=") + buf;
+            p.range = recurrence_pattern::range_type::end_date;
+            p.end_date = date_of(*w);
         } else if (iequals(range_type, "numbered")) {
             const auto n =
                 integer(*range, "numberOfOccurrences", "recurrence.range.numberOfOccurrences");
@@ -954,57 +654,26 @@ class event_reader {
                         " in a numbered recurrence");
                 return;
             }
-            r.kind = recurrence_info::bound::count;
-            r.count = static_cast<int>(*n);
-            bound = ";COUNT=" + std::to_string(*n);
+            p.range = recurrence_pattern::range_type::numbered;
+            p.occurrences = static_cast<int>(*n);
         } else {
             problem("'recurrence.range.type' is " + quoted(range_type) +
                     ", not endDate, noEnd or numbered");
             return;
         }
 
-        // The rule, in the order libical writes an RRULE, so that the same series read from
-        // iCalendar reads the same.
-        std::string rule = "FREQ=" + frequency + bound;
-        if (interval != 1) rule += ";INTERVAL=" + std::to_string(interval);
-        auto join_days = [&](std::string_view prefix) {
-            std::string out;
-            for (auto d : days) {
-                if (!out.empty()) out += ',';
-                out += std::string(prefix) + std::string(d);
-            }
-            return out;
-        };
-        if (relative) {
-            if (days.size() == 1) {
-                rule += ";BYDAY=" + join_days(std::to_string(*week));
-            } else {
-                rule += ";BYDAY=" + join_days("");
-            }
-        } else if (!days.empty() && frequency == "WEEKLY") {
-            rule += ";BYDAY=" + join_days("");
+        // The zone matters only for an end date or the last of a numbered series' starts.
+        icaltimezone* zone = nullptr;
+        if (range && p.range != recurrence_pattern::range_type::no_end && !item_.inv.all_day) {
+            zone = series_zone(*range).zone;
         }
-        if (!relative && day_of_month > 0 && (frequency == "MONTHLY" || frequency == "YEARLY")) {
-            rule += ";BYMONTHDAY=" + std::to_string(day_of_month);
-        }
-        if (frequency == "YEARLY" && month > 0) {
-            rule += ";BYMONTH=" + std::to_string(month);
-        }
-        if (relative && days.size() > 1) rule += ";BYSETPOS=" + std::to_string(*week);
-        if (frequency == "WEEKLY" && !first_day.empty()) {
-            const auto code = weekday_code(first_day);
-            if (!code) {
-                warn("'recurrence.pattern.firstDayOfWeek' is " + quoted(first_day) + ": ignored");
-            } else if (*code != "MO") {
-                rule += ";WKST=" + std::string(*code);
-            }
-        }
-        r.rule = std::move(rule);
-        if (r.kind == recurrence_info::bound::count) r.last_start = last_start_of(r);
-        inv.recurrence = std::move(r);
+        std::optional<time_point> start;
+        if (start_) start = item_.inv.start;
+        item_.inv.recurrence = exchange::recurrence_of(p, start, item_.inv.all_day, zone);
     }
 
-    // The zone a series' dates are in: recurrenceTimeZone, else the start's.
+    // The zone a series' dates are in: recurrenceTimeZone, else the start's. Agendad asks
+    // Graph for UTC times, so recurrenceTimeZone is what keeps a series' wall clock.
     zone_choice series_zone(const json::object& range) {
         if (auto name = text(range, "recurrenceTimeZone", "recurrence.range.recurrenceTimeZone",
                              level::warning);
@@ -1016,80 +685,12 @@ class event_reader {
         return start_ ? start_->zone : zone_choice{true, nullptr};
     }
 
-    // An end date includes that whole day in the series' zone (as UNTIL=<date> in iCalendar): a
-    // weekly 17:00 Pacific meeting ending 2026-12-15 still meets on the 15th (01:00Z the 16th).
-    time_point until_of(const wall_clock& end_date, const json::object& range) {
-        using namespace std::chrono;
-        const time_point next_day{date_of(end_date) + days{1}};
-        if (ev_.inv.all_day || end_date.year > last_year) return next_day;
-        const zone_choice z = series_zone(range);
-        if (!z.zone) return next_day;
-        const year_month_day d{floor<days>(next_day)};
-        wall_clock midnight;
-        midnight.year = static_cast<int>(d.year());
-        midnight.month = static_cast<int>(static_cast<unsigned>(d.month()));
-        midnight.day = static_cast<int>(static_cast<unsigned>(d.day()));
-        return to_utc(midnight, z.zone);
-    }
-
-    // The start of the last occurrence of a numbered series, walking the rule from the start.
-    std::optional<time_point> last_start_of(const recurrence_info& r) const {
-        if (!start_ || r.count <= 0 || r.count > max_count_walk) return std::nullopt;
-        ical::ensure_initialised();
-        const icalrecurrencetype rule = icalrecurrencetype_from_string(r.rule.c_str());
-        icalerror_clear_errno();
-        if (rule.freq == ICAL_NO_RECURRENCE) return std::nullopt;
-        const bool is_date = ev_.inv.all_day;
-        icaltimetype first = to_ical(start_->local, is_date);
-        icaltimezone* zone = start_->zone.zone;
-        if (!is_date) first.zone = zone ? zone : icaltimezone_get_utc_timezone();
-        ical::recur_iterator_ptr it{icalrecur_iterator_new(rule, first)};
-        if (!it) {
-            icalerror_clear_errno();
-            return std::nullopt;
-        }
-        icaltimetype last = icaltime_null_time();
-        for (int i = 0; i < r.count; ++i) {
-            const icaltimetype next = icalrecur_iterator_next(it.get());
-            if (icaltime_is_null_time(next)) break;
-            last = next;
-        }
-        icalerror_clear_errno();
-        if (icaltime_is_null_time(last) || last.year > last_year) return std::nullopt;
-        using namespace std::chrono;
-        if (is_date) {
-            return time_point{sys_days{year{last.year} / month{static_cast<unsigned>(last.month)} /
-                                       day{static_cast<unsigned>(last.day)}}};
-        }
-        if (!zone) {
-            wall_clock w;
-            w.year = last.year;
-            w.month = last.month;
-            w.day = last.day;
-            w.hour = last.hour;
-            w.minute = last.minute;
-            w.second = last.second;
-            return as_utc(w);
-        }
-        const time_t t = icaltime_as_timet_with_zone(last, zone);
-        icalerror_clear_errno();
-        return from_time_t(t);
-    }
-
-    std::string mailbox_;
-    std::string_view where_;
-    std::string label_;  // "value[3]" in a page, empty for a single event
-    event ev_;
     std::optional<converted> start_;
 };
 
 event read_event(const json::value& item, std::string_view mailbox, std::string_view where,
                  std::string label) {
     return event_reader(mailbox, where, std::move(label)).read(item);
-}
-
-std::string in(std::string_view where) {
-    return where.empty() ? std::string() : std::string(where) + ": ";
 }
 
 // "@odata.nextLink" and the like: a string when present; anything else breaks the paging.
@@ -1104,18 +705,6 @@ bool read_link(const json::object& o, std::string_view key, std::string& out, st
     }
     out = to_std(v->get_string());
     return true;
-}
-
-// Sets an error in a catch block: even then nothing may escape (the message is lost when not
-// even it can be allocated).
-void set_error(std::string& error, std::string_view where, std::string_view what,
-               const char* detail = nullptr) noexcept {
-    try {
-        error = in(where) + std::string(what);
-        if (detail) error += std::string(": ") + detail;
-    } catch (...) {
-        error.clear();
-    }
 }
 
 }  // namespace

@@ -604,6 +604,12 @@ struct same_meeting {
     std::string rrule;             // RRULE value, empty for none
 };
 
+// Names a case in gtest's output instead of dumping its bytes (a std::string's are partly
+// uninitialised, which valgrind reports).
+void PrintTo(const same_meeting& m, std::ostream* os) {
+    *os << m.name;
+}
+
 std::string ics_for(const same_meeting& m) {
     std::string text =
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0 "
@@ -725,6 +731,18 @@ INSTANTIATE_TEST_SUITE_P(
                          "firstDayOfWeek":"monday"},
                          "range":{"type":"numbered","startDate":"2026-11-24","numberOfOccurrences":7}})",
             "FREQ=WEEKLY;COUNT=7;INTERVAL=2;BYDAY=TU,TH"},
+        // Graph lists days in any order; libical lists BYDAY from the week's first day, so the
+        // iCalendar reading has SU,MO with WKST=SU and MO,FR without.
+        same_meeting{"weekly_monday_and_sunday_from_sunday",
+                     R"({"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday","sunday"],
+                         "firstDayOfWeek":"sunday"},
+                         "range":{"type":"numbered","startDate":"2026-11-24","numberOfOccurrences":6}})",
+                     "FREQ=WEEKLY;COUNT=6;BYDAY=MO,SU;WKST=SU"},
+        same_meeting{"weekly_friday_and_monday",
+                     R"({"pattern":{"type":"weekly","interval":1,"daysOfWeek":["friday","monday"],
+                         "firstDayOfWeek":"monday"},
+                         "range":{"type":"endDate","startDate":"2026-11-24","endDate":"2026-12-31"}})",
+                     "FREQ=WEEKLY;UNTIL=20261231;BYDAY=FR,MO"},
         same_meeting{"fourth_tuesday_monthly_numbered",
                      R"({"pattern":{"type":"relativeMonthly","interval":1,"daysOfWeek":["tuesday"],
                          "index":"fourth"},
@@ -825,6 +843,10 @@ struct response_case {
     std::string response;  // responseStatus.response
     partstat expected;
 };
+
+void PrintTo(const response_case& c, std::ostream* os) {
+    *os << "'" << c.response << "'";
+}
 
 class owner_response : public ::testing::TestWithParam<response_case> {};
 
@@ -1040,6 +1062,10 @@ struct zone_case {
     bool warns = false;
 };
 
+void PrintTo(const zone_case& c, std::ostream* os) {
+    *os << c.name;
+}
+
 class time_zone : public ::testing::TestWithParam<zone_case> {};
 
 TEST_P(time_zone, converts_to_utc) {
@@ -1097,6 +1123,10 @@ struct organizer_zone_case {
     int day = 0, hour = 0, minute = 0;
     std::string zone;  // expected start_local.zone
 };
+
+void PrintTo(const organizer_zone_case& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class organizer_zone : public ::testing::TestWithParam<organizer_zone_case> {};
 
@@ -1218,6 +1248,47 @@ TEST(time_zones, series_until_is_the_end_of_the_day_in_the_recurrence_zone) {
     ASSERT_THAT(e.problems, IsEmpty()) << messages(e.problems);
     EXPECT_EQ(utc(*e.inv.recurrence.until), "2026-12-16T08:00:00Z");
     EXPECT_EQ(e.inv.recurrence.rule, "FREQ=WEEKLY;UNTIL=20261215;BYDAY=TU");
+}
+
+TEST(recurrence, byday_lists_days_from_the_week_start_as_icalendar_does) {
+    fields f = meeting();
+    f.set("type", R"("seriesMaster")")
+        .set("recurrence", R"({"pattern":{"type":"weekly","interval":1,
+              "daysOfWeek":["saturday","monday","sunday"],"firstDayOfWeek":"sunday"},
+              "range":{"type":"noEnd","startDate":"2026-11-24"}})");
+    const event e = must_parse(f.json());
+    ASSERT_THAT(e.problems, IsEmpty()) << messages(e.problems);
+    EXPECT_EQ(e.inv.recurrence.rule, "FREQ=WEEKLY;BYDAY=SU,MO,SA;WKST=SU");
+    f.set("recurrence", R"({"pattern":{"type":"relativeMonthly","interval":1,
+              "daysOfWeek":["sunday","saturday"],"index":"last"},
+              "range":{"type":"noEnd","startDate":"2026-11-24"}})");
+    EXPECT_EQ(must_parse(f.json()).inv.recurrence.rule, "FREQ=MONTHLY;BYDAY=SA,SU;BYSETPOS=-1");
+}
+
+TEST(recurrence, a_numbered_series_in_utc_keeps_the_recurrence_zone_wall_clock) {
+    // As agendad asks for it (UTC times): 10:00 Pacific every Tuesday, 20 times, the last on
+    // 6 April 2027, after the change to summer time: 10:00 PDT is 17:00Z, as iCalendar's
+    // DTSTART;TZID=Pacific Standard Time reads it.
+    fields f = meeting();
+    f.set("type", R"("seriesMaster")")
+        .set("start", time_json("2026-11-24T18:00:00.0000000", "UTC"))
+        .set("end", time_json("2026-11-24T18:30:00.0000000", "UTC"))
+        .set("recurrence", R"({"pattern":{"type":"weekly","interval":1,"daysOfWeek":["tuesday"]},
+              "range":{"type":"numbered","startDate":"2026-11-24","numberOfOccurrences":20,
+                       "recurrenceTimeZone":"Pacific Standard Time"}})");
+    const event e = must_parse(f.json());
+    ASSERT_THAT(e.problems, IsEmpty()) << messages(e.problems);
+    ASSERT_TRUE(e.inv.recurrence.last_start.has_value());
+    EXPECT_EQ(utc(*e.inv.recurrence.last_start), "2027-04-06T17:00:00Z");
+    const auto ics = parse_ics(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART;TZID=Pacific "
+        "Standard Time:20261124T100000\r\nRRULE:FREQ=WEEKLY;COUNT=20;BYDAY=TU\r\nSUMMARY:x\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n",
+        "series.ics");
+    ASSERT_TRUE(ics.has_value());
+    ASSERT_EQ(ics->events.size(), 1u);
+    ASSERT_TRUE(ics->events[0].recurrence.last_start.has_value());
+    EXPECT_EQ(utc(*e.inv.recurrence.last_start), utc(*ics->events[0].recurrence.last_start));
 }
 
 TEST(recurrence, numbered_series_knows_its_last_start_and_no_end_is_open) {
@@ -1404,6 +1475,10 @@ struct nested_case {
     std::string value;
     std::string expected;  // in a problem
 };
+
+void PrintTo(const nested_case& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class nested_wrong : public ::testing::TestWithParam<nested_case> {};
 
