@@ -1,35 +1,23 @@
-// The fake EWS server: a Beast HTTP/1.1 server over TLS on its own io_context and thread, one
-// coroutine per connection (which holds that connection's NTLM state, as IIS does), all mailbox
-// state under one mutex. Requests are read with calendar/xml (no DTD ever parsed) and answers
-// are written as text in the shape of Exchange 15.20's recordings. GetStreamingEvents keeps its
+// The fake EWS server: EWS and Autodiscover behind support/tls_http_server.h (HTTP/1.1 over TLS
+// on its own io_context and thread, one coroutine per connection; each connection keeps its NTLM
+// state, as IIS does), all mailbox state under one mutex. Requests are read with calendar/xml (no
+// DTD ever parsed) and answers are written as text in the shape of Exchange 15.20's recordings. GetStreamingEvents keeps its
 // connection: the coroutine writes one chunk per envelope and sleeps on a timer that changes to
 // the mailbox wake (posted to the io thread, since timers are not thread-safe).
 #include "support/fake_ews.h"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
@@ -38,7 +26,6 @@
 #include <set>
 #include <stdexcept>
 #include <string_view>
-#include <thread>
 #include <utility>
 
 #include "calendar/encoding.h"
@@ -46,8 +33,7 @@
 #include "calendar/html_to_text.h"
 #include "calendar/invitation.h"
 #include "calendar/xml/xml.h"
-#include "support/process.h"
-#include "support/test_ca.h"
+#include "support/tls_http_server.h"
 
 namespace agendad::test_support {
 
@@ -56,17 +42,13 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-namespace ssl = boost::asio::ssl;
 namespace xml = agendad::calendar::xml;
 namespace enc = agendad::calendar::encoding;
 namespace ntlm = agendad::calendar::ews::ntlm;
-using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr auto with_error = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t max_request_bytes = std::size_t{1} << 20;
-constexpr auto read_timeout = 30s;
 
 constexpr std::string_view ns_soap = "http://schemas.xmlsoap.org/soap/envelope/";
 constexpr std::string_view ns_m = "http://schemas.microsoft.com/exchange/services/2006/messages";
@@ -89,14 +71,6 @@ constexpr const char* server_version_info =
     "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/>";
 
 // --- text, ids, time ---------------------------------------------------------------------------
-
-std::string random_bytes(std::size_t n) {
-    std::string out(n, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-        throw std::runtime_error("fake_ews: RAND_bytes failed");
-    }
-    return out;
-}
 
 std::string big_endian(std::uint64_t v) {
     std::string out(8, '\0');
@@ -288,12 +262,9 @@ void normalise(pugi::xml_node n) {
 
 // --- connections ---------------------------------------------------------------------------------
 
-struct connection {
-    connection(tcp::socket s, ssl::context& tls) : stream(beast::tcp_stream(std::move(s)), tls) {}
-    ssl::stream<beast::tcp_stream> stream;
-    beast::flat_buffer buffer;
-    // NTLM authenticates the connection (IIS): the challenge sent on it, and whether a type 3
-    // answering it was accepted.
+// NTLM authenticates the connection (IIS): the challenge sent on it, and whether a type 3
+// answering it was accepted. Kept as the connection's state (http_connection::state).
+struct ntlm_state {
     std::optional<std::array<std::uint8_t, 8>> challenge;
     bool authenticated = false;
 };
@@ -303,7 +274,7 @@ struct open_stream {
     asio::steady_timer wake;
     bool signalled = false;  // a change arrived while the coroutine was not waiting
     bool dropped = false;
-    connection* conn = nullptr;
+    http_connection* conn = nullptr;
 };
 
 // What a request says, before any state is looked at.
@@ -367,154 +338,35 @@ struct fake_ews::impl {
         std::optional<reply> refusal;
     };
 
-    explicit impl(options o) : opt(std::move(o)), tls(ssl::context::tls_server), acceptor(io) {
+    explicit impl(options o) : opt(std::move(o)), server(server_options(opt)) {
         if (opt.page_size <= 0) opt.page_size = 512;
         if (opt.stream_keepalive <= 0ms) opt.stream_keepalive = 30s;
         if (opt.stream_minute <= 0ms) opt.stream_minute = 60s;
-        if (opt.folder.empty()) {
-            own_folder.emplace("agendad-fake-ews");
-            folder = own_folder->path();
-        } else {
-            folder = opt.folder;
-            std::filesystem::create_directories(folder);
-        }
-        {
-            const test_ca ca("agendad fake EWS CA");
-            ca_path = ca.write_loopback_server_files(folder);
-        }
-        tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-        tls.use_certificate_chain_file((folder / "server.pem").string());
-        tls.use_private_key_file((folder / "server.key").string(), ssl::context::pem);
         ensure_mailbox(opt.service_address, "");
-        const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-        acceptor.open(ep.protocol());
-        acceptor.set_option(tcp::acceptor::reuse_address(true));
-        acceptor.bind(ep);
-        acceptor.listen();
-        port = acceptor.local_endpoint().port();
-        asio::co_spawn(io, accept_loop(), asio::detached);
-        thread = std::thread([this] {
-            for (;;) {
-                try {
-                    io.run();
-                    return;
-                } catch (...) {
-                    // A handler threw: keep serving the others.
-                }
-            }
-        });
+        server.start([this](http_connection& c, const http_request& req) { return handle(c, req); });
     }
 
-    ~impl() {
-        io.stop();
-        if (thread.joinable()) thread.join();
-        streams.clear();
-        connections.clear();
-        boost::system::error_code ec;
-        acceptor.close(ec);
+    static tls_http_server::options server_options(const options& o) {
+        tls_http_server::options so;
+        so.ca_name = "agendad fake EWS CA";
+        so.folder = o.folder;
+        so.temp_prefix = "agendad-fake-ews";
+        return so;  // IIS answers 413 with an empty body
     }
 
-    std::string origin() const { return "https://127.0.0.1:" + std::to_string(port); }
+    asio::io_context& io() { return server.io(); }
+    std::string origin() const { return server.origin(); }
 
     // --- server ---------------------------------------------------------------------------------
 
-    asio::awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(with_error);
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-                asio::steady_timer pause(io, 10ms);
-                co_await pause.async_wait(with_error);
-                continue;
-            }
-            const std::uint64_t id = ++next_connection;
-            connections.emplace(id, std::make_unique<connection>(std::move(socket), tls));
-            asio::co_spawn(io, serve(id), asio::detached);
+    asio::awaitable<http_answer> handle(http_connection& c, const http_request& req) {
+        const reply r = co_await process(c, req);
+        if (r.reset) co_return http_answer::reset();
+        if (r.stream) {
+            const bool keep = co_await stream_events(c, *r.stream, req.version());
+            co_return keep ? http_answer::written() : http_answer::reset();
         }
-    }
-
-    asio::awaitable<void> serve(std::uint64_t id) {
-        try {
-            co_await serve_connection(*connections.at(id));
-        } catch (...) {
-            // The connection is dropped; the server goes on.
-        }
-        connections.erase(id);
-    }
-
-    static void close(connection& c) {
-        boost::system::error_code ec;
-        auto& lowest = beast::get_lowest_layer(c.stream);
-        lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
-        lowest.socket().close(ec);
-    }
-
-    asio::awaitable<void> serve_connection(connection& c) {
-        auto& lowest = beast::get_lowest_layer(c.stream);
-        lowest.expires_after(read_timeout);
-        auto [hec] = co_await c.stream.async_handshake(ssl::stream_base::server, with_error);
-        if (hec) co_return;
-        for (;;) {
-            bhttp::request_parser<bhttp::string_body> parser;
-            parser.body_limit(max_request_bytes);
-            parser.header_limit(64 * 1024);
-            lowest.expires_after(read_timeout);
-            auto [rec, rn] = co_await bhttp::async_read(c.stream, c.buffer, parser, with_error);
-            if (rec) {
-                if (rec == bhttp::error::body_limit || rec == bhttp::error::header_limit) {
-                    bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
-                    res.keep_alive(false);
-                    res.prepare_payload();
-                    co_await bhttp::async_write(c.stream, res, with_error);
-                    co_await drain(c);
-                }
-                co_return;
-            }
-            lowest.expires_never();
-            const bhttp::request<bhttp::string_body> req = parser.release();
-            const reply r = co_await process(c, req);
-            if (r.reset) {
-                close(c);
-                co_return;
-            }
-            if (r.stream) {
-                const bool keep = co_await stream_events(c, *r.stream, req.version());
-                if (!keep || !req.keep_alive()) {
-                    close(c);
-                    co_return;
-                }
-                continue;
-            }
-            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status),
-                                                    req.version()};
-            if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
-            for (const auto& [name, value] : r.headers) res.insert(name, value);
-            res.body() = r.body;
-            res.keep_alive(req.keep_alive());
-            res.prepare_payload();
-            lowest.expires_after(read_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(c.stream, res, with_error);
-            if (wec || !req.keep_alive()) {
-                close(c);
-                co_return;
-            }
-        }
-    }
-
-    // Reads and drops what the client still sends (a refused body) for a moment, so that it
-    // gets to read the answer instead of a reset while it is still writing.
-    static asio::awaitable<void> drain(connection& c) {
-        auto& lowest = beast::get_lowest_layer(c.stream);
-        lowest.expires_after(2s);
-        std::array<char, 16384> sink;
-        std::size_t total = 0;
-        while (total < (std::size_t{8} << 20)) {
-            auto [ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), with_error);
-            if (ec) break;
-            total += n;
-        }
-        close(c);
+        co_return http_answer{r.status, r.content_type, r.headers, r.body};
     }
 
     static incoming describe(const bhttp::request<bhttp::string_body>& req) {
@@ -529,7 +381,7 @@ struct fake_ews::impl {
         return in;
     }
 
-    asio::awaitable<reply> process(connection& c, const bhttp::request<bhttp::string_body>& req) {
+    asio::awaitable<reply> process(http_connection& c, const http_request& req) {
         const incoming in = describe(req);
         request_record rec;
         rec.received = steady::now();
@@ -552,7 +404,7 @@ struct fake_ews::impl {
             r = std::move(*denied);
         } else {
             pugi::xml_document doc;
-            const auto root = xml::load(in.body, max_request_bytes, doc, "EWS clients");
+            const auto root = xml::load(in.body, http_max_request_bytes, doc, "EWS clients");
             std::optional<fault> f;
             {
                 std::lock_guard lock(mu);
@@ -560,7 +412,7 @@ struct fake_ews::impl {
                 f = take_fault(rec.operation);
             }
             if (f && f->delay > 0ms) {
-                asio::steady_timer t(io, f->delay);
+                asio::steady_timer t(io(), f->delay);
                 co_await t.async_wait(with_error);
             }
             if (f && f->what != fault::kind::delay) {
@@ -584,7 +436,7 @@ struct fake_ews::impl {
         }
         if (!counted.empty()) {
             // Let other requests for the mailbox overlap this one, as a server's work would.
-            asio::steady_timer t(io, 1ms);
+            asio::steady_timer t(io(), 1ms);
             co_await t.async_wait(with_error);
         }
         std::lock_guard lock(mu);
@@ -597,7 +449,7 @@ struct fake_ews::impl {
 
     // --- authentication (IIS) -------------------------------------------------------------------
 
-    std::optional<reply> authenticate(connection& c, const incoming& in) {
+    std::optional<reply> authenticate(http_connection& c, const incoming& in) {
         const std::string& h = in.authorization;
         const auto space = h.find(' ');
         const std::string scheme = h.substr(0, space);
@@ -620,8 +472,9 @@ struct fake_ews::impl {
         return unauthorized({});
     }
 
-    std::optional<reply> authenticate_ntlm(connection& c, const std::string& scheme,
+    std::optional<reply> authenticate_ntlm(http_connection& conn, const std::string& scheme,
                                            const std::string& value) {
+        ntlm_state& c = conn.state<ntlm_state>();
         const std::vector<std::pair<std::string, std::string>> offer = {
             {"WWW-Authenticate", "Negotiate"}, {"WWW-Authenticate", "NTLM"}};
         if (!enc::iequals(scheme, "NTLM")) {
@@ -1183,19 +1036,19 @@ struct fake_ews::impl {
     }
 
     // Writes the stream; false when the connection is gone (or was cut).
-    asio::awaitable<bool> stream_events(connection& c, const stream_request& s,
+    asio::awaitable<bool> stream_events(http_connection& c, const stream_request& s,
                                         unsigned http_version) {
-        auto& lowest = beast::get_lowest_layer(c.stream);
+        auto& lowest = beast::get_lowest_layer(c.stream());
         bhttp::response<bhttp::empty_body> res{bhttp::status::ok, http_version};
         res.set(bhttp::field::content_type, xml_type);
         res.chunked(true);
         bhttp::response_serializer<bhttp::empty_body> sr{res};
-        lowest.expires_after(read_timeout);
-        auto [hec, hn] = co_await bhttp::async_write_header(c.stream, sr, with_error);
+        lowest.expires_after(http_idle_timeout);
+        auto [hec, hn] = co_await bhttp::async_write_header(c.stream(), sr, with_error);
         lowest.expires_never();
         if (hec) co_return false;
 
-        auto me = std::make_unique<open_stream>(io);
+        auto me = std::make_unique<open_stream>(io());
         me->conn = &c;
         open_stream* self = me.get();
         streams.insert(self);
@@ -1230,17 +1083,17 @@ struct fake_ews::impl {
             }
             if (self->dropped) break;
             if (!batch.empty()) {
-                lowest.expires_after(read_timeout);
+                lowest.expires_after(http_idle_timeout);
                 auto [wec, wn] =
-                    co_await asio::async_write(c.stream, bhttp::make_chunk(asio::buffer(batch)),
+                    co_await asio::async_write(c.stream(), bhttp::make_chunk(asio::buffer(batch)),
                                                with_error);
                 lowest.expires_never();
                 if (wec || self->dropped) break;
             }
             if (closed) {
-                lowest.expires_after(read_timeout);
+                lowest.expires_after(http_idle_timeout);
                 auto [lec, ln] =
-                    co_await asio::async_write(c.stream, bhttp::make_chunk_last(), with_error);
+                    co_await asio::async_write(c.stream(), bhttp::make_chunk_last(), with_error);
                 lowest.expires_never();
                 forget();
                 co_return !lec;
@@ -1260,7 +1113,7 @@ struct fake_ews::impl {
 
     // Runs on the io thread: every open stream looks for news.
     void wake_streams() {
-        asio::post(io, [this] {
+        asio::post(io(), [this] {
             for (open_stream* s : streams) {
                 s->signalled = true;
                 s->wake.cancel();
@@ -1310,7 +1163,7 @@ struct fake_ews::impl {
     static std::shared_ptr<pugi::xml_document> parse_item(const std::string& text,
                                                           const char* who) {
         auto doc = std::make_shared<pugi::xml_document>();
-        const auto root = xml::load(text, max_request_bytes, *doc, "tests");
+        const auto root = xml::load(text, http_max_request_bytes, *doc, "tests");
         if (!root) throw std::invalid_argument(std::string(who) + ": " + root.error());
         if (!xml::is(*root, ns_t, "CalendarItem")) {
             throw std::invalid_argument(std::string(who) + ": the root element is " +
@@ -1328,9 +1181,6 @@ struct fake_ews::impl {
 
     options opt;
     mutable std::mutex mu;
-    std::optional<temp_folder> own_folder;
-    std::filesystem::path folder;
-    std::filesystem::path ca_path;
 
     std::map<std::string, mailbox> mailboxes;  // by lower-case address
     std::uint64_t version = 0;
@@ -1345,15 +1195,9 @@ struct fake_ews::impl {
     int handshakes = 0;
     int streams_open = 0;
 
-    // The server: io before the sockets that use it.
-    asio::io_context io;
-    ssl::context tls;
-    tcp::acceptor acceptor;
-    std::map<std::uint64_t, std::unique_ptr<connection>> connections;  // the io thread's only
-    std::set<open_stream*> streams;                                      // the io thread's only
-    std::uint64_t next_connection = 0;
-    std::uint16_t port = 0;
-    std::thread thread;
+    std::set<open_stream*> streams;  // the io thread's only
+    // Last: destroyed first, so its thread stops before the state it serves goes.
+    tls_http_server server;
 };
 
 // -------------------------------------------------------------------------------------------------
@@ -1362,7 +1206,7 @@ fake_ews::fake_ews(options o) : impl_(std::make_unique<impl>(std::move(o))) {}
 fake_ews::~fake_ews() = default;
 
 std::uint16_t fake_ews::port() const {
-    return impl_->port;
+    return impl_->server.port();
 }
 std::string fake_ews::origin() const {
     return impl_->origin();
@@ -1374,7 +1218,7 @@ std::string fake_ews::autodiscover_url() const {
     return impl_->origin() + autodiscover_path;
 }
 std::filesystem::path fake_ews::ca_file() const {
-    return impl_->ca_path;
+    return impl_->server.ca_file();
 }
 
 void fake_ews::add_mailbox(const std::string& address, const std::string& display_name) {
@@ -1484,10 +1328,10 @@ void fake_ews::deny(const std::string& address, int status) {
 }
 
 void fake_ews::drop_streams() {
-    asio::post(impl_->io, [i = impl_.get()] {
+    asio::post(impl_->io(), [i = impl_.get()] {
         for (open_stream* s : i->streams) {
             s->dropped = true;
-            impl::close(*s->conn);
+            s->conn->close();
             s->wake.cancel();
         }
     });

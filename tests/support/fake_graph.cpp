@@ -1,5 +1,6 @@
-// The fake Microsoft Graph: a Beast HTTP/1.1 server over TLS on its own io_context and thread,
-// one coroutine per connection, all state under one mutex. Outbound requests (the subscription
+// The fake Microsoft Graph: Graph and the token endpoint behind support/tls_http_server.h
+// (HTTP/1.1 over TLS on its own io_context and thread, one coroutine per connection), all state
+// under one mutex. Outbound requests (the subscription
 // validation handshake, notifications) use agendad's own HTTP client: the handshake from the
 // server's coroutine (asynchronously, without the mutex), notifications from the caller's thread
 // on an io_context of their own.
@@ -9,20 +10,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -31,7 +24,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
@@ -42,12 +34,10 @@
 #include <set>
 #include <stdexcept>
 #include <string_view>
-#include <thread>
 #include <utility>
 
 #include "calendar/http/http_client.h"
-#include "support/process.h"
-#include "support/test_ca.h"
+#include "support/tls_http_server.h"
 
 namespace agendad::test_support {
 
@@ -56,17 +46,13 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-namespace ssl = boost::asio::ssl;
 namespace json = boost::json;
 namespace ah = agendad::calendar::http;
-using tcp = asio::ip::tcp;
 using sys_s = std::chrono::sys_seconds;
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr auto with_error = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t max_request_bytes = std::size_t{1} << 20;
-constexpr auto read_timeout = 30s;
 constexpr int max_occurrences = 50;
 constexpr auto max_event_subscription = std::chrono::minutes{4230};
 constexpr const char* graph_json_type =
@@ -86,14 +72,6 @@ std::string lower(std::string_view s) {
 
 bool iequal(std::string_view a, std::string_view b) {
     return beast::iequals(a, b);
-}
-
-std::string random_bytes(std::size_t n) {
-    std::string out(n, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-        throw std::runtime_error("fake_graph: RAND_bytes failed");
-    }
-    return out;
 }
 
 std::string base64url(std::string_view in) {
@@ -721,14 +699,6 @@ std::string check_assertion(const std::string& jwt, const client_certificate& ce
     return {};
 }
 
-// --- connections ---
-
-struct connection {
-    connection(tcp::socket s, ssl::context& tls) : stream(beast::tcp_stream(std::move(s)), tls) {}
-    ssl::stream<beast::tcp_stream> stream;
-    beast::flat_buffer buffer;
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -778,23 +748,8 @@ struct fake_graph::impl {
         std::string creator_id;
     };
 
-    explicit impl(options o) : opt(std::move(o)), tls(ssl::context::tls_server), acceptor(io) {
+    explicit impl(options o) : opt(std::move(o)), server(server_options(opt)) {
         if (opt.page_size <= 0) opt.page_size = 10;
-        if (opt.folder.empty()) {
-            own_folder.emplace("agendad-fake-graph");
-            folder = own_folder->path();
-        } else {
-            folder = opt.folder;
-            std::filesystem::create_directories(folder);
-        }
-        {
-            const test_ca ca("agendad fake Graph CA");
-            ca_path = ca.write_loopback_server_files(folder);
-        }
-        tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-        tls.use_certificate_chain_file((folder / "server.pem").string());
-        tls.use_private_key_file((folder / "server.key").string(), ssl::context::pem);
         if (!opt.client_certificate_pem.empty()) {
             client_cert = load_certificate(opt.client_certificate_pem);
             if (!client_cert) {
@@ -803,110 +758,32 @@ struct fake_graph::impl {
                     "certificate");
             }
         }
-        const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-        acceptor.open(ep.protocol());
-        acceptor.set_option(tcp::acceptor::reuse_address(true));
-        acceptor.bind(ep);
-        acceptor.listen();
-        port = acceptor.local_endpoint().port();
-        asio::co_spawn(io, accept_loop(), asio::detached);
-        thread = std::thread([this] {
-            for (;;) {
-                try {
-                    io.run();
-                    return;
-                } catch (...) {
-                    // A handler threw: keep serving the others.
-                }
-            }
-        });
+        server.start([this](http_connection&, const http_request& req) { return handle(req); });
     }
 
-    ~impl() {
-        io.stop();
-        if (thread.joinable()) thread.join();
-        connections.clear();
-        boost::system::error_code ec;
-        acceptor.close(ec);
+    static tls_http_server::options server_options(const options& o) {
+        tls_http_server::options so;
+        so.ca_name = "agendad fake Graph CA";
+        so.folder = o.folder;
+        so.temp_prefix = "agendad-fake-graph";
+        so.too_large = [] {
+            const reply r = graph_error(413, "RequestEntityTooLarge",
+                                        "The request is larger than the fake accepts.", "");
+            return http_answer{413, r.content_type, {}, r.body};
+        };
+        return so;
     }
 
-    std::string authority() const { return "https://127.0.0.1:" + std::to_string(port); }
+    std::string authority() const { return server.origin(); }
     std::string graph_url() const { return authority() + "/v1.0"; }
 
     // --- server ---
 
-    asio::awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(with_error);
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-                asio::steady_timer pause(io, 10ms);
-                co_await pause.async_wait(with_error);
-                continue;
-            }
-            const std::uint64_t id = ++next_connection;
-            connections.emplace(id, std::make_unique<connection>(std::move(socket), tls));
-            asio::co_spawn(io, serve(id), asio::detached);
-        }
-    }
-
-    asio::awaitable<void> serve(std::uint64_t id) {
-        try {
-            co_await serve_connection(*connections.at(id));
-        } catch (...) {
-            // The connection is dropped; the server goes on.
-        }
-        connections.erase(id);
-    }
-
-    asio::awaitable<void> serve_connection(connection& c) {
-        auto& lowest = beast::get_lowest_layer(c.stream);
-        lowest.expires_after(read_timeout);
-        auto [hec] = co_await c.stream.async_handshake(ssl::stream_base::server, with_error);
-        if (hec) co_return;
-        for (;;) {
-            bhttp::request_parser<bhttp::string_body> parser;
-            parser.body_limit(max_request_bytes);
-            parser.header_limit(64 * 1024);
-            lowest.expires_after(read_timeout);
-            auto [rec, rn] = co_await bhttp::async_read(c.stream, c.buffer, parser, with_error);
-            if (rec) {
-                if (rec == bhttp::error::body_limit || rec == bhttp::error::header_limit) {
-                    bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
-                    res.set(bhttp::field::content_type, graph_json_type);
-                    res.body() = graph_error(413, "RequestEntityTooLarge",
-                                             "The request is larger than the fake accepts.", "")
-                                     .body;
-                    res.keep_alive(false);
-                    res.prepare_payload();
-                    co_await bhttp::async_write(c.stream, res, with_error);
-                }
-                co_return;
-            }
-            lowest.expires_never();
-            const bhttp::request<bhttp::string_body> req = parser.release();
-            const reply r = co_await process(req);
-            if (r.reset) {
-                boost::system::error_code ec;
-                lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
-                lowest.socket().close(ec);
-                co_return;
-            }
-            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status),
-                                                    req.version()};
-            if (!r.body.empty()) res.set(bhttp::field::content_type, r.content_type);
-            for (const auto& [name, value] : r.headers) res.set(name, value);
-            res.body() = r.body;
-            res.keep_alive(req.keep_alive());
-            res.prepare_payload();
-            lowest.expires_after(read_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(c.stream, res, with_error);
-            if (wec || !req.keep_alive()) {
-                boost::system::error_code ec;
-                lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
-                co_return;
-            }
-        }
+    asio::awaitable<http_answer> handle(const http_request& req) {
+        const reply r = co_await process(req);
+        if (r.reset) co_return http_answer::reset();
+        co_return http_answer{r.status, r.body.empty() ? std::string() : r.content_type, r.headers,
+                              r.body};
     }
 
     static incoming describe(const bhttp::request<bhttp::string_body>& req) {
@@ -1829,7 +1706,7 @@ struct fake_graph::impl {
                 r.user = mb->address;
                 co_return r;
             }
-            trust = notification_ca.empty() ? ca_path : notification_ca;
+            trust = notification_ca.empty() ? server.ca_file() : notification_ca;
         }
         std::string why = co_await validate(s.pub.notification_url, trust);
         if (why.empty() && !s.pub.lifecycle_url.empty()) {
@@ -1928,7 +1805,7 @@ struct fake_graph::impl {
         std::filesystem::path trust;
         {
             std::lock_guard lock(mu);
-            trust = notification_ca.empty() ? ca_path : notification_ca;
+            trust = notification_ca.empty() ? server.ca_file() : notification_ca;
         }
         int result = 0;
         for (const auto& d : ds) {
@@ -1942,9 +1819,6 @@ struct fake_graph::impl {
 
     options opt;
     mutable std::mutex mu;
-    std::optional<temp_folder> own_folder;
-    std::filesystem::path folder;
-    std::filesystem::path ca_path;
     std::optional<client_certificate> client_cert;
 
     std::map<std::string, mailbox> users;  // by lower-case address
@@ -1964,14 +1838,8 @@ struct fake_graph::impl {
     std::vector<stored_subscription> subs;
     std::filesystem::path notification_ca;
 
-    // The server: io before the sockets that use it.
-    asio::io_context io;
-    ssl::context tls;
-    tcp::acceptor acceptor;
-    std::map<std::uint64_t, std::unique_ptr<connection>> connections;  // the io thread's only
-    std::uint64_t next_connection = 0;
-    std::uint16_t port = 0;
-    std::thread thread;
+    // Last: destroyed first, so its thread stops before the state it serves goes.
+    tls_http_server server;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1980,7 +1848,7 @@ fake_graph::fake_graph(options o) : impl_(std::make_unique<impl>(std::move(o))) 
 fake_graph::~fake_graph() = default;
 
 std::uint16_t fake_graph::port() const {
-    return impl_->port;
+    return impl_->server.port();
 }
 std::string fake_graph::authority() const {
     return impl_->authority();
@@ -1989,7 +1857,7 @@ std::string fake_graph::graph_url() const {
     return impl_->graph_url();
 }
 std::filesystem::path fake_graph::ca_file() const {
-    return impl_->ca_path;
+    return impl_->server.ca_file();
 }
 
 void fake_graph::add_user(const std::string& address) {
