@@ -640,7 +640,8 @@ class loader {
                          "auth",
                          "oauth",
                          "impersonation",
-                         "streaming"});
+                         "streaming",
+                         "autodiscover"});
             return;
         }
         s.kind = static_cast<source_kind>(*kind);
@@ -668,7 +669,7 @@ class loader {
                 break;
             case source_kind::ews:
                 expect_keys(node, what,
-                            {kind_key, "url", "auth", "user", "password_file", "oauth",
+                            {kind_key, "url", "autodiscover", "auth", "user", "password_file", "oauth",
                              "impersonation", "ca_file", "poll_seconds", "streaming",
                              "max_concurrent_requests", "per_mailbox_requests"});
                 read_ews(field, what, node, s.ews);
@@ -840,10 +841,28 @@ class loader {
 
     void read_ews(const std::string& field, const std::string& what, const YAML::Node& node,
                   ews_source& e) {
-        if (!node["url"]) {
+        if (const YAML::Node ad = node["autodiscover"]; ad) {
+            if (node["url"]) {
+                r_.error(ad, what + " has both url: and autodiscover: (give the EWS URL, or let "
+                                    "Autodiscover find it)");
+            } else if (ad.IsScalar() && (ad.Scalar() == "true" || ad.Scalar() == "yes")) {
+                e.autodiscover = true;
+            } else if (ad.IsScalar() && (ad.Scalar() == "false" || ad.Scalar() == "no")) {
+                r_.error(ad, what + " needs a url: when autodiscover is false");
+            } else if (auto u = r_.string(ad, field + "autodiscover")) {
+                if (auto problem = url_problem(*u, "the service account's password goes in "
+                                                   "password_file")) {
+                    r_.error(ad, field + "autodiscover: " + *problem);
+                } else {
+                    e.autodiscover = true;
+                    e.autodiscover_url = *u;
+                }
+            }
+        } else if (!node["url"]) {
             r_.error(node, what +
                                " needs a url: the EWS endpoint, such as "
-                               "https://mail.contoso.com/EWS/Exchange.asmx");
+                               "https://mail.contoso.com/EWS/Exchange.asmx (or autodiscover: "
+                               "true)");
         } else if (auto u = r_.string(node["url"], field + "url")) {
             if (auto problem = url_problem(*u, "the service account's password goes in "
                                                "password_file")) {
@@ -895,6 +914,11 @@ class loader {
                         else
                             e.oauth_scope = *sc;
                     }
+                }
+                if (e.autodiscover && e.oauth_scope.empty()) {
+                    r_.error(app, app_what + " needs a scope: with autodiscover (the scope is "
+                                             "otherwise the EWS URL's origin + /.default, "
+                                             "unknown before Autodiscover answers)");
                 }
             }
         } else {

@@ -98,6 +98,10 @@ std::string_view name_of(ews_auth a);
 // service account acting for every mailbox through the ApplicationImpersonation role.
 struct ews_source {
     std::string url;  // the EWS endpoint, https://mail.contoso.com/EWS/Exchange.asmx
+    // Instead of url: find it by POX Autodiscover, asking autodiscover_url, or (empty) the
+    // Autodiscover URLs of the first mailbox's domain.
+    bool autodiscover = false;
+    std::string autodiscover_url;
     ews_auth auth = ews_auth::ntlm;
     // ntlm: "DOMAIN\account" or a UPN; basic: the UPN. Never used with oauth.
     std::string user;

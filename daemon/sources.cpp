@@ -114,6 +114,7 @@ std::shared_ptr<calendar::ews::ews_client> source_factory::ews_client_for(
     limits.per_mailbox = e.per_mailbox_requests;
     client = std::make_shared<calendar::ews::ews_client>(executor_, std::move(http), e.url,
                                                          std::move(credentials), limits);
+    if (e.autodiscover) client->use_autodiscover(e.autodiscover_url);
     return client;
 }
 

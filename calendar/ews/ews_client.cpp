@@ -100,6 +100,15 @@ struct ews_client::impl {
     };
     std::vector<std::unique_ptr<slot>> idle;
 
+    // POX Autodiscover, when the URL is to be found: `autodiscover_url` ("" : from the
+    // mailbox's domain), one discovery at a time, and where a request goes meanwhile.
+    bool autodiscover = false;
+    std::string autodiscover_url;
+    http::gate discovery{1};
+    std::optional<http::url> send_to;
+    asio::awaitable<std::optional<source_error>> discover(const std::string& mailbox,
+                                                          const std::string& doing);
+
     impl(asio::any_io_executor ex, std::shared_ptr<http::client> h, std::string u, sign_in c,
          client_limits l)
         : executor(std::move(ex)),
@@ -139,7 +148,10 @@ struct ews_client::impl {
             std::chrono::duration_cast<milliseconds>(limits.max_wait), random);
     }
 
-    std::string where() const { return base ? base->origin() : url; }
+    std::string where() const {
+        if (send_to) return send_to->origin();
+        return base ? base->origin() : url;
+    }
 
     // Why nothing can be sent at all: no URL, a password or token that would cross in clear.
     std::optional<source_error> unusable(const std::string& doing) const {
@@ -176,9 +188,10 @@ struct ews_client::impl {
         std::optional<http::result<http::response>> answer;
         if (stream.on_body) {
             answer.emplace(
-                co_await http->stream(*base, r, ch, *stream.on_body, stream.idle_timeout));
+                co_await http->stream(send_to ? *send_to : *base, r, ch, *stream.on_body,
+                                      stream.idle_timeout));
         } else {
-            answer.emplace(co_await http->send(*base, r, ch));
+            answer.emplace(co_await http->send(send_to ? *send_to : *base, r, ch));
         }
         leg out;
         if (*answer) {
@@ -329,6 +342,87 @@ struct ews_client::impl {
     }
 };
 
+// Where POX Autodiscover is asked for `email`: the configured URL, else the two the protocol
+// names for its domain (https://<domain>/autodiscover/... then https://autodiscover.<domain>/...).
+std::vector<std::string> autodiscover_candidates(const std::string& configured,
+                                                 const std::string& email) {
+    if (!configured.empty()) return {configured};
+    const auto at = email.rfind('@');
+    if (at == std::string::npos || at + 1 >= email.size()) return {};
+    const std::string domain = encoding::lower(email.substr(at + 1));
+    return {"https://" + domain + "/autodiscover/autodiscover.xml",
+            "https://autodiscover." + domain + "/autodiscover/autodiscover.xml"};
+}
+
+asio::awaitable<std::optional<source_error>> ews_client::impl::discover(
+    const std::string& mailbox, const std::string& doing) {
+    impl& s = *this;
+    co_await s.discovery.acquire();
+    http::held one_at_a_time(s.discovery);
+    if (s.base) co_return std::nullopt;  // found while this one waited
+    std::string email = mailbox;
+    std::vector<std::string> candidates = autodiscover_candidates(s.autodiscover_url, email);
+    std::string last = "no Autodiscover URL to ask (set url:)";
+    constexpr int max_hops = 10;  // redirects and candidates together
+    for (int hop = 0; hop < max_hops && !candidates.empty(); ++hop) {
+        const std::string candidate = candidates.front();
+        candidates.erase(candidates.begin());
+        const auto u = http::url::parse(candidate);
+        if (!u || (u->scheme != "https" && !u->is_loopback())) {
+            last = "'" + candidate + "' is not an https URL";
+            continue;
+        }
+        const std::string step = doing + ": Autodiscover at " + u->origin();
+        s.send_to = *u;
+        const http::request r = s.request_for(email, autodiscover_request(email), true);
+        auto held_slot = s.take_slot();
+        leg out = co_await s.attempt(*held_slot, r, step);
+        s.give_back(std::move(held_slot));
+        s.send_to.reset();
+        if (!out.answer) {
+            if (out.error.kind == source_failure::denied) co_return out.error;
+            last = out.error.message;
+            continue;
+        }
+        if (out.answer->status != 200) {
+            last = step + " answered HTTP " + std::to_string(out.answer->status);
+            continue;
+        }
+        auto found = parse_autodiscover(out.answer->body, step);
+        if (!found) {
+            last = found.error();
+            continue;
+        }
+        switch (found->action) {
+            case autodiscover_result::kind::settings: {
+                // agendad runs inside the organisation: the internal URL first.
+                const std::string& ews = found->internal_ews_url.empty() ? found->ews_url
+                                                                          : found->internal_ews_url;
+                auto parsed = http::url::parse(ews);
+                if (!parsed) {
+                    last = step + " gave an EWS URL that is not a URL";
+                    continue;
+                }
+                s.url = ews;
+                s.base = std::move(parsed);
+                co_return std::nullopt;
+            }
+            case autodiscover_result::kind::redirect_address:
+                email = found->redirect;
+                candidates = autodiscover_candidates(s.autodiscover_url, email);
+                continue;
+            case autodiscover_result::kind::redirect_url:
+                candidates.insert(candidates.begin(), found->redirect);
+                continue;
+            case autodiscover_result::kind::error:
+                last = step + " answered error " + found->error_code + " " + found->error_message;
+                continue;
+        }
+    }
+    co_return failure(source_failure::transient,
+                      doing + ": Autodiscover found no EWS URL for " + mailbox + ": " + last);
+}
+
 ews_client::ews_client(boost::asio::any_io_executor executor, std::shared_ptr<http::client> http,
                        std::string ews_url, sign_in credentials, client_limits limits)
     : impl_(std::make_shared<impl>(std::move(executor), std::move(http), std::move(ews_url),
@@ -349,6 +443,15 @@ const std::string& ews_client::url() const {
     return impl_->url;
 }
 
+void ews_client::use_autodiscover(std::string autodiscover_url) {
+    impl_->autodiscover = true;
+    impl_->autodiscover_url = std::move(autodiscover_url);
+}
+
+bool ews_client::autodiscovers() const {
+    return impl_->autodiscover;
+}
+
 std::string ews_client::describe_sign_in() const {
     const sign_in& c = impl_->credentials;
     if (c.kind == sign_in::scheme::bearer) return "OAuth";
@@ -360,6 +463,9 @@ boost::asio::awaitable<source_result<parsed_response>> ews_client::call(
     const std::string& doing) {
     auto self = impl_;  // the client may be destroyed while a request waits
     impl& s = *self;
+    if (!s.base && s.autodiscover) {
+        if (auto lost = co_await s.discover(mailbox, doing)) co_return std::move(*lost);
+    }
     if (auto unusable = s.unusable(doing)) co_return std::move(*unusable);
 
     co_await s.mailbox_gate(mailbox).acquire();
@@ -462,6 +568,9 @@ boost::asio::awaitable<source_result<std::optional<parsed_response>>> ews_client
     const std::string& doing) {
     auto self = impl_;
     impl& s = *self;
+    if (!s.base && s.autodiscover) {
+        if (auto lost = co_await s.discover(mailbox, doing)) co_return std::move(*lost);
+    }
     if (auto unusable = s.unusable(doing)) co_return std::move(*unusable);
     const http::request r = s.request_for(mailbox, envelope, true);
     auto slot = s.take_slot();

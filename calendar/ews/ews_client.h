@@ -83,7 +83,16 @@ class ews_client {
     long long requests_sent() const;
     long long throttled() const;
     long long handshakes() const;
-    const std::string& url() const;  // as given
+    // The EWS URL: as given, or as Autodiscover found it ("" until then).
+    const std::string& url() const;
+    // Finds the EWS URL by POX Autodiscover before the first request (with the same sign-in),
+    // instead of the URL given: asking `autodiscover_url`, or, when it is empty, the two URLs
+    // the protocol names for the first mailbox's domain (https://<domain>/autodiscover/
+    // autodiscover.xml, then https://autodiscover.<domain>/...), following redirectAddr and
+    // redirectUrl answers (https only, 10 hops at most). The internal EWS URL wins over the
+    // external one. Until it succeeds every request fails transient, naming what was tried.
+    void use_autodiscover(std::string autodiscover_url);
+    bool autodiscovers() const;
     // "NTLM as CONTOSO\\svc" / "Basic as svc@contoso.com" / "OAuth": for describe().
     std::string describe_sign_in() const;
 

@@ -173,8 +173,9 @@ ews_source::ews_source(std::shared_ptr<ews_client> client, ews_settings settings
 
 std::string ews_source::describe() const {
     const impl& s = *impl_;
-    std::string text = "EWS mailbox " + s.settings.mailbox + " at " +
-                       (s.client ? s.client->url() : std::string("(no client)"));
+    std::string at = s.client ? s.client->url() : std::string("(no client)");
+    if (at.empty() && s.client && s.client->autodiscovers()) at = "(the URL Autodiscover finds)";
+    std::string text = "EWS mailbox " + s.settings.mailbox + " at " + at;
     if (s.client) text += ", " + s.client->describe_sign_in();
     text += s.settings.impersonation ? ", impersonating it" : ", as a delegate";
     if (!s.settings.source_name.empty()) text += " (" + s.settings.source_name + ")";

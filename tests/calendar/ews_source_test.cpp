@@ -378,6 +378,50 @@ TEST_F(ews_source_test, describe_names_mailbox_url_and_sign_in_but_no_password) 
     EXPECT_THAT(text, ::testing::Not(HasSubstr("test-password")));
 }
 
+TEST_F(ews_source_test, autodiscover_finds_the_ews_url_before_the_first_request) {
+    const std::string a = ews_.add_item(dana, meeting("uid-a", "Platform demo"));
+    http::tls_options tls;
+    tls.ca_file = ews_.ca_file();
+    auto http = std::make_shared<http::client>(io_.get_executor(), tls);
+    auto discovering = std::make_shared<ews_client>(io_.get_executor(), http, "", credentials());
+    discovering->use_autodiscover(ews_.autodiscover_url());
+    ews_settings settings;
+    settings.mailbox = dana;
+    ews_source source(discovering, settings);
+    EXPECT_THAT(source.describe(), HasSubstr("Autodiscover"));
+    const sync_result r = sync_ok(source, "");
+    ASSERT_EQ(r.items.size(), 1u);
+    EXPECT_EQ(r.items[0].item_id, a);
+    EXPECT_EQ(discovering->url(), ews_.ews_url());
+    const auto requests = ews_.requests();
+    ASSERT_GE(requests.size(), 2u);
+    EXPECT_EQ(requests[0].operation, "Autodiscover");
+    EXPECT_THAT(requests[0].body, HasSubstr("<EMailAddress>" + dana + "</EMailAddress>"));
+    EXPECT_EQ(requests[1].operation, "SyncFolderItems");
+    // Once found, the URL is kept: no second Autodiscover.
+    sync_ok(source, r.token);
+    int asked = 0;
+    for (const auto& q : ews_.requests()) asked += q.operation == "Autodiscover";
+    EXPECT_EQ(asked, 1);
+}
+
+TEST_F(ews_source_test, an_autodiscover_that_knows_no_url_fails_naming_what_was_asked) {
+    http::tls_options tls;
+    tls.ca_file = ews_.ca_file();
+    auto http = std::make_shared<http::client>(io_.get_executor(), tls);
+    auto discovering = std::make_shared<ews_client>(io_.get_executor(), http, "", credentials());
+    discovering->use_autodiscover(ews_.autodiscover_url());
+    ews_settings settings;
+    settings.mailbox = "nobody@contoso.example";
+    ews_source source(discovering, settings);
+    const auto r = run(source.sync(""));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, source_failure::transient);
+    EXPECT_THAT(r.error().message, HasSubstr("Autodiscover found no EWS URL for nobody@"));
+    EXPECT_THAT(r.error().message, HasSubstr(ews_.origin()));
+    EXPECT_TRUE(discovering->url().empty());
+}
+
 // --- NTLM ---
 
 class ews_source_ntlm_test : public ews_source_test {

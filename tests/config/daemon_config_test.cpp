@@ -348,7 +348,8 @@ TEST_F(daemon_config_example, documents_every_key_the_loader_knows) {
                                   "oauth",
                                   "scope",
                                   "impersonation",
-                                  "streaming"}) {
+                                  "streaming",
+                                  "autodiscover"}) {
         EXPECT_THAT(text, HasSubstr(key + ":")) << key;
     }
 }
@@ -861,6 +862,37 @@ TEST_F(daemon_config_files, ews_with_oauth_reads_the_app_registration) {
     EXPECT_EQ(e.oauth_scope, "https://mail.contoso.example/.default");
     EXPECT_TRUE(e.user.empty());
     EXPECT_FALSE(e.password.has_value());
+}
+
+TEST_F(daemon_config_files, ews_autodiscover_instead_of_a_url) {
+    const auto load_with = [&](const std::string& line) {
+        return load("sources:\n"
+                    "  exchange:\n"
+                    "    kind: ews\n" +
+                    line +
+                    "    user: CONTOSO\\svc\n"
+                    "    password_file: secrets/caldav-password\n"
+                    "mailboxes: [{address: a@b.example, source: exchange, org_domains: "
+                    "[b.example]}]\n");
+    };
+    const daemon_config_load by_domain = load_with("    autodiscover: true\n");
+    ASSERT_TRUE(by_domain.ok()) << describe(by_domain.errors);
+    const ews_source& d = by_domain.config->sources.at("exchange").ews;
+    EXPECT_TRUE(d.autodiscover);
+    EXPECT_TRUE(d.url.empty());
+    EXPECT_TRUE(d.autodiscover_url.empty());
+
+    const daemon_config_load by_url =
+        load_with("    autodiscover: https://mail.contoso.example/autodiscover/autodiscover.xml\n");
+    ASSERT_TRUE(by_url.ok()) << describe(by_url.errors);
+    EXPECT_EQ(by_url.config->sources.at("exchange").ews.autodiscover_url,
+              "https://mail.contoso.example/autodiscover/autodiscover.xml");
+
+    const daemon_config_load both = load_with(
+        "    url: https://mail.contoso.example/EWS/Exchange.asmx\n    autodiscover: true\n");
+    EXPECT_FALSE(both.ok());
+    EXPECT_TRUE(has_at(both.errors, 5, 19, "has both url: and autodiscover:"))
+        << describe(both.errors);
 }
 
 TEST_F(daemon_config_files, ews_url_without_the_usual_path_is_a_warning) {
