@@ -61,18 +61,11 @@ struct label {
 
 std::vector<label> labels() {
     std::vector<label> out;
-    std::ifstream in(labelled / "labels.tsv");
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-        std::istringstream f(line);
+    for (const auto& row : agendad::test_support::read_labelled_rows(labelled)) {
         label l;
-        std::string why;
-        std::getline(f, l.file, '\t');
-        std::getline(f, l.expected, '\t');
-        std::getline(f, why);
-        l.file = fs::path(l.file).filename().string();
-        l.silent = why.find("without sending") != std::string::npos;
+        l.file = row.file;
+        l.expected = row.expected;
+        l.silent = row.silent;
         auto parsed = agendad::calendar::parse_ics_file(labelled / "invites" / l.file);
         if (parsed && !parsed->events.empty()) l.uid = parsed->events.front().uid;
         out.push_back(l);

@@ -1,5 +1,6 @@
 // What the daemon's end-to-end tests share on top of cli_fixture: the journal as
-// `agendad decisions --json` prints it, kill -9 at random points, and the exactly-once check.
+// `agendad decisions --json` prints it, kill -9 at random points, the exactly-once check, the
+// labelled set's rows, and waiting for a condition.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,6 +9,9 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -18,6 +22,44 @@
 #include "cli_fixture.h"
 
 namespace agendad::test_support {
+
+// One row of ../shared/labeled-invitations/labels.tsv that says what to do.
+struct labelled_row {
+    std::string file;      // "d01.ics" (under invites/)
+    std::string expected;  // leave | request_agenda | decline
+    bool silent = false;   // a decline without a response ("without sending" in the reason)
+};
+
+inline std::vector<labelled_row> read_labelled_rows(const std::filesystem::path& labelled) {
+    std::vector<labelled_row> out;
+    std::ifstream in(labelled / "labels.tsv");
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        std::istringstream f(line);
+        labelled_row row;
+        std::string why;
+        std::getline(f, row.file, '\t');
+        std::getline(f, row.expected, '\t');
+        std::getline(f, why);
+        if (row.expected.empty()) continue;  // no action given: not part of the set
+        row.file = std::filesystem::path(row.file).filename().string();
+        row.silent = why.find("without sending") != std::string::npos;
+        out.push_back(row);
+    }
+    return out;
+}
+
+// Polls `done` every 50 ms until it holds or `limit` passes.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return done();
+}
 
 class daemon_fixture : public cli_fixture {
   protected:

@@ -37,6 +37,7 @@ using agendad::test_support::ews_calendar_items_from_file;
 using agendad::test_support::ews_calendar_items_from_ics;
 using agendad::test_support::fake_ews;
 using agendad::test_support::graph_events_from_file;
+using agendad::test_support::eventually;
 using agendad::test_support::read_file;
 using agendad::test_support::run_result;
 using ::testing::HasSubstr;
@@ -58,20 +59,11 @@ struct label {
 
 std::vector<label> labels() {
     std::vector<label> out;
-    std::ifstream in(labelled / "labels.tsv");
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        std::istringstream f(line);
+    for (const auto& row : agendad::test_support::read_labelled_rows(labelled)) {
         label l;
-        std::string why;
-        std::getline(f, l.file, '\t');
-        std::getline(f, l.expected, '\t');
-        std::getline(f, why);
-        if (l.expected.empty()) continue;
-        l.file = fs::path(l.file).filename().string();
-        l.silent = why.find("without sending") != std::string::npos;
+        l.file = row.file;
+        l.expected = row.expected;
+        l.silent = row.silent;
         const fs::path file = labelled / "invites" / l.file;
         const auto items = ews_calendar_items_from_file(file, owner);
         if (items.size() != 1) {
@@ -91,15 +83,6 @@ std::vector<label> labels() {
         out.push_back(l);
     }
     return out;
-}
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (done()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return done();
 }
 
 fake_ews::options ntlm_server() {

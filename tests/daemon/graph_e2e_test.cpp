@@ -41,6 +41,7 @@ using agendad::test_support::graph_event;
 using agendad::test_support::graph_event_id;
 using agendad::test_support::graph_events_from_file;
 using agendad::test_support::graph_events_from_ics;
+using agendad::test_support::eventually;
 using agendad::test_support::read_file;
 using agendad::test_support::run_result;
 using ::testing::HasSubstr;
@@ -65,20 +66,11 @@ struct label {
 
 std::vector<label> labels() {
     std::vector<label> out;
-    std::ifstream in(labelled / "labels.tsv");
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        std::istringstream f(line);
+    for (const auto& row : agendad::test_support::read_labelled_rows(labelled)) {
         label l;
-        std::string why;
-        std::getline(f, l.file, '\t');
-        std::getline(f, l.expected, '\t');
-        std::getline(f, why);
-        if (l.expected.empty()) continue;  // no action given: not part of the set
-        l.file = fs::path(l.file).filename().string();
-        l.silent = why.find("without sending") != std::string::npos;
+        l.file = row.file;
+        l.expected = row.expected;
+        l.silent = row.silent;
         const auto events = graph_events_from_file(labelled / "invites" / l.file, owner);
         if (events.size() != 1) {
             ADD_FAILURE() << l.file << ": " << events.size() << " events";
@@ -285,16 +277,6 @@ TEST(graph_events, agendad_reads_each_labelled_event_as_it_reads_the_ics) {
 }
 
 // --- the daemon against the fake --------------------------------------------------------------
-
-// Polls `done` every 50 ms until it holds or `limit` passes.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (done()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return done();
-}
 
 class graph_e2e : public agendad::test_support::daemon_fixture {
   protected:

@@ -15,6 +15,8 @@
 
 #include <pugixml.hpp>
 
+#include "calendar/xml/xml.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -84,29 +86,6 @@ const char* const mkcalendar_template =
   </D:set>
 </C:mkcalendar>
 )";
-
-std::string xml_escaped(std::string_view text) {
-    std::string out;
-    for (const char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -386,7 +365,7 @@ namespace {
 void radicale::make_calendar(const std::string& user, const std::string& path,
                              const std::string& display_name) {
     std::string body = mkcalendar_template;
-    body.replace(body.find("NAME"), 4, xml_escaped(display_name));
+    body.replace(body.find("NAME"), 4, agendad::calendar::xml::escape(display_name));
     const auto r = request(user, "MKCALENDAR", path,
                            {{"Content-Type", "application/xml; charset=utf-8"}}, body);
     if (r.status != 201) unexpected("MKCALENDAR " + path, user, r);
