@@ -15,9 +15,11 @@ if(AGENDAD_SANITIZE)
   # GCC 12 reports -Wmaybe-uninitialized inside libstdc++ (<regex>, std::function) once ASan's
   # instrumentation is in: false positives in the standard library, not findings in our code.
   # -g1 (after the build type's -g): line tables and function names, all a sanitizer report
-  # needs, for about a fifth less compile time than full debug information.
+  # needs, for about a fifth less compile time than full debug information. -O1 (after the
+  # build type's -O2), as sanitizers are usually run: the largest test file compiles in 46 s
+  # instead of 66 s, which keeps CI's second, sanitized pass within its time.
   target_compile_options(agendad_flags INTERFACE
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-    -Wno-maybe-uninitialized -g1)
+    -Wno-maybe-uninitialized -g1 -O1)
   target_link_options(agendad_flags INTERFACE -fsanitize=address,undefined)
 endif()
