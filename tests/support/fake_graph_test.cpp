@@ -557,9 +557,9 @@ TEST(fake_graph_test, delta_pages_then_changes_then_removals_then_gone) {
     fake_graph g(small_pages());
     std::vector<std::string> ids;
     for (int i = 0; i < 25; ++i) {
-        char start[32], end[32];
-        std::snprintf(start, sizeof start, "2030-01-%02dT09:00:00.0000000", i + 1);
-        std::snprintf(end, sizeof end, "2030-01-%02dT10:00:00.0000000", i + 1);
+        const std::string day = (i + 1 < 10 ? "0" : "") + std::to_string(i + 1);
+        const std::string start = "2030-01-" + day + "T09:00:00.0000000";
+        const std::string end = "2030-01-" + day + "T10:00:00.0000000";
         ids.push_back(g.add_event(anna, event_json("m" + std::to_string(i), start, end)));
     }
     g.add_event(anna, event_json("outside", "2031-01-01T09:00:00", "2031-01-01T10:00:00"));
