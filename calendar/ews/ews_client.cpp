@@ -37,10 +37,9 @@ struct leg {
     source_error error;
 };
 
-// The NTLM tokens of every WWW-Authenticate header of a 401, and the schemes offered.
+// The NTLM token among the WWW-Authenticate headers of a 401, and the schemes offered.
 struct offered {
     std::optional<std::string> ntlm_token;
-    bool ntlm = false;
     std::string schemes;  // "Negotiate, Basic" for messages
 };
 
@@ -48,7 +47,6 @@ offered read_challenges(const http::response& r) {
     offered out;
     for (const auto& h : r.headers) {
         if (!encoding::iequals(h.name, "WWW-Authenticate")) continue;
-        if (ntlm::offers_ntlm(h.value)) out.ntlm = true;
         if (!out.ntlm_token) out.ntlm_token = ntlm::token_from_header(h.value);
         const std::string_view v = h.value;
         const std::string scheme(v.substr(0, v.find(' ')));

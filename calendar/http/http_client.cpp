@@ -257,6 +257,16 @@ asio::awaitable<std::pair<error_code, std::size_t>> read_final_header(
     }
 }
 
+// A response's status and headers (its body left to the caller).
+response head_of(const bhttp::response<bhttp::string_body>& message) {
+    response r;
+    r.status = static_cast<int>(message.result_int());
+    for (const auto& field : message) {
+        r.headers.push_back(header{std::string(field.name_string()), std::string(field.value())});
+    }
+    return r;
+}
+
 template <class Stream>
 asio::awaitable<exchange_outcome> exchange(Stream& stream, connection& c,
                                            const exchange_params& p) {
@@ -329,12 +339,7 @@ asio::awaitable<exchange_outcome> exchange(Stream& stream, connection& c,
             piece.clear();
             if (!go_on) break;
         }
-        response r;
-        r.status = static_cast<int>(status);
-        for (const auto& field : parser->get()) {
-            r.headers.push_back(
-                header{std::string(field.name_string()), std::string(field.value())});
-        }
+        response r = head_of(parser->get());
         out.reusable = parser->is_done() && parser->keep_alive() && c.buffer.size() == 0;
         out.value = std::move(r);
         co_return out;
@@ -348,11 +353,7 @@ asio::awaitable<exchange_outcome> exchange(Stream& stream, connection& c,
     // The parser's view, not the message's: an EOF-delimited body leaves nothing to reuse.
     const bool keep_alive = parser->keep_alive();
     auto message = parser->release();
-    response r;
-    r.status = static_cast<int>(message.result_int());
-    for (const auto& field : message) {
-        r.headers.push_back(header{std::string(field.name_string()), std::string(field.value())});
-    }
+    response r = head_of(message);
     r.body = std::move(message.body());
     out.reusable = keep_alive && c.buffer.size() == 0;
     out.value = std::move(r);
