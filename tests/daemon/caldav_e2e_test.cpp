@@ -48,7 +48,6 @@ using namespace std::chrono_literals;
 const fs::path labelled = fs::path(AGENDAD_SHARED_DIR) / "labeled-invitations";
 const std::string owner = "dana.whitfield@contoso.example";
 const std::string calendar_path = "/dana/calendar/";
-constexpr const char* now = "2026-11-20T09:00:00Z";
 
 // --- the labelled set -------------------------------------------------------------------------
 
@@ -264,10 +263,6 @@ class caldav_e2e : public agendad::test_support::daemon_fixture {
         }
     }
 
-    run_result once(const fs::path& cfg) {
-        return run({"run", "--config", cfg.string(), "--once", "--now", now});
-    }
-
     // The owner's PARTSTAT on the server for the labelled invitation.
     std::string on_server(const label& l) {
         auto got = server_.get("dana", href_for(l.uid));
@@ -377,7 +372,7 @@ TEST_F(caldav_e2e, kill_9_at_random_points_never_loses_or_repeats_a_reply) {
     const fs::path cfg = config();
     ASSERT_EQ(once(cfg).status, 0);
     deliver_invitations();
-    kill_9_repeatedly({"run", "--config", cfg.string(), "--now", now}, 8, 50, 600);
+    kill_9_repeatedly(run_args(cfg), 8, 50, 600);
     const run_result last = once(cfg);
     ASSERT_EQ(last.status, 0) << last.err;
     expect_labelled_outcome();
@@ -387,7 +382,7 @@ TEST_F(caldav_e2e, kill_9_at_random_points_never_loses_or_repeats_a_reply) {
 TEST_F(caldav_e2e, radicale_stopped_and_restarted_mid_run_loses_nothing) {
     const fs::path cfg = config();
     ASSERT_EQ(once(cfg).status, 0);
-    running d = start({"run", "--config", cfg.string(), "--now", now});
+    running d = start(run_args(cfg));
     std::this_thread::sleep_for(500ms);
     server_.stop();
     std::this_thread::sleep_for(2500ms);  // a few failed polls
@@ -398,8 +393,7 @@ TEST_F(caldav_e2e, radicale_stopped_and_restarted_mid_run_loses_nothing) {
         replies += l.expected == "request_agenda" || (l.expected == "decline" && !l.silent);
     sink_.wait_for(replies, 30s);
     std::this_thread::sleep_for(1500ms);  // one more poll: nothing more may arrive
-    ::kill(d.pid, SIGTERM);
-    const run_result r = wait(d);
+    const run_result r = stop(d);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_THAT(r.err, HasSubstr("sync failed"));
     expect_labelled_outcome();
@@ -419,10 +413,9 @@ TEST_F(caldav_e2e, a_sync_token_the_server_forgot_means_a_full_resync_and_no_dup
               SQLITE_OK);
     sqlite3_close(db);
     // Keep the daemon on its stored token: a running daemon's second pass uses it.
-    running d = start({"run", "--config", cfg.string(), "--now", now});
+    running d = start(run_args(cfg));
     std::this_thread::sleep_for(2500ms);
-    ::kill(d.pid, SIGTERM);
-    const run_result r = wait(d);
+    const run_result r = stop(d);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(journal().size(), decided);
     expect_labelled_outcome();

@@ -61,9 +61,30 @@ inline bool eventually(const std::function<bool()>& done, std::chrono::milliseco
     return done();
 }
 
+// The labelled set's clock: its invitations are judged as of this time.
+inline constexpr const char* labelled_now = "2026-11-20T09:00:00Z";
+
 class daemon_fixture : public cli_fixture {
   protected:
     std::filesystem::path state_dir() const { return dir_ / "state"; }
+
+    // `agendad run` with configuration `cfg` at the labelled set's clock.
+    static std::vector<std::string> run_args(const std::filesystem::path& cfg) {
+        return {"run", "--config", cfg.string(), "--now", labelled_now};
+    }
+
+    // One pass (--once) and its exit status.
+    run_result once(const std::filesystem::path& cfg) {
+        auto args = run_args(cfg);
+        args.push_back("--once");
+        return run(args);
+    }
+
+    // SIGTERM to a daemon started with start(), and its exit status.
+    run_result stop(running& d) {
+        ::kill(d.pid, SIGTERM);
+        return wait(d);
+    }
 
     // Every journal entry, newest first.
     std::vector<boost::json::object> journal() {

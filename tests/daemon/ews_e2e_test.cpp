@@ -45,7 +45,6 @@ using namespace std::chrono_literals;
 
 const fs::path labelled = fs::path(AGENDAD_SHARED_DIR) / "labeled-invitations";
 const std::string owner = "dana.whitfield@contoso.example";
-constexpr const char* now = "2026-11-20T09:00:00Z";
 
 struct label {
     std::string file;      // "d01.ics"
@@ -136,16 +135,6 @@ class ews_e2e : public agendad::test_support::daemon_fixture {
         return write("agendad.yaml", yaml.str());
     }
 
-    std::vector<std::string> run_args(const fs::path& cfg) const {
-        return {"run", "--config", cfg.string(), "--now", now};
-    }
-
-    run_result once(const fs::path& cfg) {
-        auto args = run_args(cfg);
-        args.push_back("--once");
-        return run(args);
-    }
-
     void learn_history(const fs::path& cfg) {
         const run_result learned = once(cfg);
         ASSERT_EQ(learned.status, 0) << learned.err;
@@ -217,10 +206,6 @@ class ews_e2e : public agendad::test_support::daemon_fixture {
         }
     }
 
-    run_result stop(running& d) {
-        ::kill(d.pid, SIGTERM);
-        return wait(d);
-    }
 
     fake_ews fake_{ntlm_server()};
     std::vector<label> labels_ = labels();

@@ -49,7 +49,6 @@ using namespace std::chrono_literals;
 
 const fs::path labelled = fs::path(AGENDAD_SHARED_DIR) / "labeled-invitations";
 const std::string owner = "dana.whitfield@contoso.example";
-constexpr const char* now = "2026-11-20T09:00:00Z";
 
 // --- the labelled set -------------------------------------------------------------------------
 
@@ -329,16 +328,6 @@ class graph_e2e : public agendad::test_support::daemon_fixture {
         return write("agendad.yaml", yaml.str());
     }
 
-    std::vector<std::string> run_args(const fs::path& cfg) const {
-        return {"run", "--config", cfg.string(), "--now", now};
-    }
-
-    run_result once(const fs::path& cfg) {
-        auto args = run_args(cfg);
-        args.push_back("--once");
-        return run(args);
-    }
-
     // The history first, as a running daemon would have learned it before the invitations.
     void learn_history(const fs::path& cfg) {
         const run_result learned = once(cfg);
@@ -407,11 +396,6 @@ class graph_e2e : public agendad::test_support::daemon_fixture {
         }
     }
 
-    // SIGTERM and the exit status.
-    run_result stop(running& d) {
-        ::kill(d.pid, SIGTERM);
-        return wait(d);
-    }
 
     fake_graph fake_{fake_graph::options{}};
     std::vector<label> labels_ = labels();
