@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "calendar/ical/parse.h"
+#include "support/run_awaitable.h"
 #include "support/files.h"
 #include "support/radicale.h"
 #include "support/smtp_sink.h"
@@ -103,16 +104,7 @@ class caldav_source_test : public ::testing::Test {
 
     template <class T>
     T run(asio::awaitable<T> work) {
-        std::optional<T> out;
-        std::exception_ptr failed;
-        asio::co_spawn(io_, std::move(work), [&](std::exception_ptr e, T value) {
-            failed = e;
-            if (!e) out.emplace(std::move(value));
-        });
-        io_.restart();
-        io_.run();
-        if (failed) std::rethrow_exception(failed);
-        return std::move(*out);
+        return agendad::test_support::run_awaitable(io_, std::move(work));
     }
 
     source_result<sync_result> sync(caldav_source& s, const std::string& token) {

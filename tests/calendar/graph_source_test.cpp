@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "support/run_awaitable.h"
 #include "support/fake_graph.h"
 
 namespace {
@@ -137,16 +138,7 @@ class graph_source_test : public ::testing::Test {
 
     template <class T>
     T run(asio::awaitable<T> work) {
-        std::optional<T> out;
-        std::exception_ptr failed;
-        asio::co_spawn(io_, std::move(work), [&](std::exception_ptr e, T value) {
-            failed = e;
-            if (!e) out.emplace(std::move(value));
-        });
-        io_.restart();
-        io_.run();
-        if (failed) std::rethrow_exception(failed);
-        return std::move(*out);
+        return agendad::test_support::run_awaitable(io_, std::move(work));
     }
 
     sync_result sync_ok(graph_source& s, const std::string& token) {
