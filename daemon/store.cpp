@@ -584,7 +584,6 @@ struct identity {
 
 store_result<identity> read_identity(const context& c) {
     constexpr std::string_view what = "reading the store's header";
-    identity id;
     auto app = pragma_integer(c, "PRAGMA application_id", what);
     if (!app) return failure{app.error()};
     auto version = pragma_integer(c, "PRAGMA user_version", what);

@@ -186,7 +186,7 @@ result<void, std::string> read_response(pugi::xml_node response, std::vector<dav
     std::optional<int> own_status;
     if (pugi::xml_node status = child(response, dav_ns, "status")) {
         auto code = status_of(status);
-        if (!code) return fail(std::move(code.error()));
+        if (!code) return fail(code.error());
         own_status = *code;
     }
     std::optional<int> first_propstat;
@@ -196,7 +196,7 @@ result<void, std::string> read_response(pugi::xml_node response, std::vector<dav
         pugi::xml_node status = child(ps, dav_ns, "status");
         if (!status) return fail("a DAV:propstat without DAV:status" + at_node(ps));
         auto code = status_of(status);
-        if (!code) return fail(std::move(code.error()));
+        if (!code) return fail(code.error());
         if (!first_propstat) first_propstat = *code;
         if (!is_2xx(*code)) continue;  // the properties it names are missing or refused
         any_2xx = true;
@@ -273,7 +273,7 @@ boost::system::result<multistatus, std::string> parse_multistatus(std::string_vi
     using out_t = result<multistatus, std::string>;
     pugi::xml_document doc;
     auto root = calendar::xml::load(xml, max_bytes, doc, "CalDAV servers");
-    if (!root) return out_t(boost::system::in_place_error, std::move(root.error()));
+    if (!root) return out_t(boost::system::in_place_error, root.error());
     if (!is(*root, dav_ns, "multistatus")) {
         return out_t(boost::system::in_place_error, "not a DAV:multistatus: the root element is " +
                                                         qualified(*root) + at_node(*root));
@@ -282,7 +282,7 @@ boost::system::result<multistatus, std::string> parse_multistatus(std::string_vi
     for (pugi::xml_node n = root->first_child(); n; n = n.next_sibling()) {
         if (is(n, dav_ns, "response")) {
             if (auto read = read_response(n, ms.responses); !read) {
-                return out_t(boost::system::in_place_error, std::move(read.error()));
+                return out_t(boost::system::in_place_error, read.error());
             }
         } else if (is(n, dav_ns, "sync-token")) {
             ms.sync_token = trimmed_text(n);

@@ -232,7 +232,7 @@ result<const response_message*, std::string> single_message(const parsed_respons
                                                             std::string_view operation) {
     if (auto ok = expect_operation(response, operation); !ok) {
         return result<const response_message*, std::string>(boost::system::in_place_error,
-                                                            std::move(ok.error()));
+                                                            ok.error());
     }
     if (response.messages.size() != 1) {
         return result<const response_message*, std::string>(
@@ -296,7 +296,7 @@ result<notification, std::string> read_notification(pugi::xml_node n) {
         };
         for (const auto& [local, target] : ids) {
             auto id = optional_id(e, local);
-            if (!id) return out_t(boost::system::in_place_error, std::move(id.error()));
+            if (!id) return out_t(boost::system::in_place_error, id.error());
             *target = std::move(*id);
         }
         out.events.push_back(std::move(ev));
@@ -473,7 +473,7 @@ result<parsed_response, std::string> parse_response(std::string_view body, std::
     using out_t = parsed_response;
     auto doc = std::make_shared<pugi::xml_document>();
     auto root = xml::load(body, max_bytes, *doc, who);
-    if (!root) return failure<out_t>(where, std::move(root.error()));
+    if (!root) return failure<out_t>(where, root.error());
     if (!is(*root, ns::soap, "Envelope")) {
         return failure<out_t>(where, "not a SOAP 1.1 envelope: the root element is " +
                                          qualified(*root) + at_node(*root) + " (expected {" +
@@ -520,7 +520,7 @@ result<parsed_response, std::string> parse_response(std::string_view body, std::
     for (pugi::xml_node n = messages.first_child(); n; n = n.next_sibling()) {
         if (n.type() != pugi::node_element || namespace_of(n) != ns::messages) continue;
         auto m = read_message(n);
-        if (!m) return failure<out_t>(where, std::move(m.error()));
+        if (!m) return failure<out_t>(where, m.error());
         out.messages.push_back(std::move(*m));
     }
     return out;
@@ -622,7 +622,7 @@ result<sync_folder_items_result, std::string> read_sync_folder_items(
     const parsed_response& response, std::string_view where) {
     using out_t = sync_folder_items_result;
     auto single = single_message(response, "SyncFolderItems");
-    if (!single) return failure<out_t>(where, std::move(single.error()));
+    if (!single) return failure<out_t>(where, single.error());
     out_t out;
     out.doc = response.doc;
     out.message = **single;
@@ -693,7 +693,7 @@ result<get_item_result, std::string> read_get_item(const parsed_response& respon
                                                    std::string_view where) {
     using out_t = get_item_result;
     if (auto ok = expect_operation(response, "GetItem"); !ok) {
-        return failure<out_t>(where, std::move(ok.error()));
+        return failure<out_t>(where, ok.error());
     }
     out_t out;
     out.doc = response.doc;
@@ -729,7 +729,7 @@ result<create_item_result, std::string> read_create_item(const parsed_response& 
                                                          std::string_view where) {
     using out_t = create_item_result;
     auto single = single_message(response, "CreateItem");
-    if (!single) return failure<out_t>(where, std::move(single.error()));
+    if (!single) return failure<out_t>(where, single.error());
     out_t out;
     out.message = **single;
     for (pugi::xml_node item = child(out.message.node, ns::messages, "Items").first_child(); item;
@@ -746,7 +746,7 @@ result<response_message, std::string> read_single_message(const parsed_response&
                                                           std::string_view operation,
                                                           std::string_view where) {
     auto single = single_message(response, operation);
-    if (!single) return failure<response_message>(where, std::move(single.error()));
+    if (!single) return failure<response_message>(where, single.error());
     return **single;
 }
 
@@ -755,7 +755,7 @@ result<response_message, std::string> read_single_message(const parsed_response&
 result<subscription, std::string> read_subscribe(const parsed_response& response,
                                                  std::string_view where) {
     auto single = single_message(response, "Subscribe");
-    if (!single) return failure<subscription>(where, std::move(single.error()));
+    if (!single) return failure<subscription>(where, single.error());
     subscription out;
     out.message = **single;
     out.id = trimmed(child(out.message.node, ns::messages, "SubscriptionId"));
@@ -774,7 +774,7 @@ result<streaming_events, std::string> read_streaming_events(const parsed_respons
                                                             std::string_view where) {
     using out_t = streaming_events;
     if (auto ok = expect_operation(response, "GetStreamingEvents"); !ok) {
-        return failure<out_t>(where, std::move(ok.error()));
+        return failure<out_t>(where, ok.error());
     }
     out_t out;
     out.doc = response.doc;
@@ -787,7 +787,7 @@ result<streaming_events, std::string> read_streaming_events(const parsed_respons
             if (error) return;
             auto note = read_notification(n);
             if (!note) {
-                error = std::move(note.error());
+                error = note.error();
                 return;
             }
             s.notifications.push_back(std::move(*note));
@@ -968,7 +968,7 @@ result<autodiscover_result, std::string> parse_autodiscover(std::string_view bod
     using out_t = autodiscover_result;
     pugi::xml_document doc;
     auto root = xml::load(body, max_bytes, doc, who);
-    if (!root) return failure<out_t>(where, std::move(root.error()));
+    if (!root) return failure<out_t>(where, root.error());
     if (!is(*root, ns::autodiscover_response, "Autodiscover")) {
         return failure<out_t>(where, "not a POX Autodiscover answer: the root element is " +
                                          qualified(*root) + at_node(*root) + " (expected {" +

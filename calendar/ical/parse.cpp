@@ -680,7 +680,7 @@ void collect(icalcomponent* root, const ical::scan& scan, std::string_view file,
         if (inv)
             out.events.push_back(std::move(*inv));
         else
-            out.errors.push_back(std::move(inv.error()));
+            out.errors.push_back(inv.error());
     };
     // Pre-order, as the BEGIN lines appear in the file; depth is bounded by the prescan.
     std::function<void(icalcomponent*, icalcomponent*)> visit = [&](icalcomponent* c,
