@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "calendar/ical/parse.h"
-#include "daemon_fixture.h"
+#include "e2e_fixture.h"
 #include "support/radicale.h"
 #include "support/smtp_sink.h"
 #include "support/test_ca.h"
@@ -212,7 +212,7 @@ reply_mail read_reply(const agendad::test_support::received_mail& m) {
 
 // --- the fixture --------------------------------------------------------------------------------
 
-class caldav_e2e : public agendad::test_support::daemon_fixture {
+class caldav_e2e : public agendad::test_support::e2e_fixture {
   protected:
     caldav_e2e() : server_(radicale_options{{{"dana", "dana-secret"}}, true, &ca_}) {}
 
@@ -332,6 +332,18 @@ TEST_F(caldav_e2e, enforce_answers_every_labelled_invitation_on_the_server_and_b
     EXPECT_THAT(again.err, ::testing::Not(HasSubstr("carried out")));
     EXPECT_EQ(journal().size(), decided);
     expect_labelled_outcome();
+}
+
+TEST_F(caldav_e2e, no_password_shows_in_logs_metrics_decisions_or_crash_output) {
+    const fs::path cfg = config();
+    ASSERT_EQ(once(cfg).status, 0);
+    deliver_invitations();
+    std::size_t mails = 0;
+    for (const auto& l : labels_) {
+        mails += l.expected == "request_agenda" || (l.expected == "decline" && !l.silent);
+    }
+    expect_secrets_never_shown(cfg, dir_ / "secrets/caldav-password", {{"dana-secret", "dana"}},
+                               [&] { return sink_.messages().size() >= mails; }, owner);
 }
 
 TEST_F(caldav_e2e, undo_puts_the_meeting_back_to_tentative_with_an_apology) {

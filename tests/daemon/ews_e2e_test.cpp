@@ -24,7 +24,7 @@
 
 #include <boost/json.hpp>
 
-#include "daemon_fixture.h"
+#include "e2e_fixture.h"
 #include "support/ews_calendar_items.h"
 #include "support/fake_ews.h"
 #include "support/graph_events.h"
@@ -93,7 +93,7 @@ fake_ews::options ntlm_server() {
     return o;
 }
 
-class ews_e2e : public agendad::test_support::daemon_fixture {
+class ews_e2e : public agendad::test_support::e2e_fixture {
   protected:
     void SetUp() override {
         cli_fixture::SetUp();
@@ -244,6 +244,15 @@ TEST_F(ews_e2e, enforce_answers_every_labelled_invitation_once_through_ews) {
     EXPECT_GE(fake_.ntlm_handshakes(), 1);
     EXPECT_LE(fake_.ntlm_handshakes(), 4) << "a signed-in connection is reused";
     EXPECT_LE(fake_.max_in_flight_per_mailbox(), 2);
+}
+
+TEST_F(ews_e2e, no_password_shows_in_logs_metrics_decisions_or_crash_output) {
+    const fs::path cfg = config();
+    learn_history(cfg);
+    deliver_invitations();
+    expect_secrets_never_shown(cfg, dir_ / "secrets/ews-password",
+                               {{"test-password", "CONTOSO\\svc-agendad"}},
+                               [&] { return all_answered(); }, owner);
 }
 
 TEST_F(ews_e2e, kill_9_at_random_points_never_loses_or_repeats_a_response) {

@@ -27,7 +27,7 @@
 
 #include "calendar/graph/graph_json.h"
 #include "calendar/ical/parse.h"
-#include "daemon_fixture.h"
+#include "e2e_fixture.h"
 #include "support/fake_graph.h"
 #include "support/graph_events.h"
 #include "support/process.h"
@@ -277,7 +277,7 @@ TEST(graph_events, agendad_reads_each_labelled_event_as_it_reads_the_ics) {
 
 // --- the daemon against the fake --------------------------------------------------------------
 
-class graph_e2e : public agendad::test_support::daemon_fixture {
+class graph_e2e : public agendad::test_support::e2e_fixture {
   protected:
     void SetUp() override {
         cli_fixture::SetUp();
@@ -425,6 +425,14 @@ TEST_F(graph_e2e, enforce_answers_every_labelled_invitation_once_through_graph) 
                     q.target.rfind("/contoso-tenant/oauth2/v2.0/token", 0) == 0)
             << q.method << " " << q.target;
     }
+}
+
+TEST_F(graph_e2e, no_client_secret_shows_in_logs_metrics_decisions_or_crash_output) {
+    const fs::path cfg = config();
+    learn_history(cfg);
+    deliver_invitations();
+    expect_secrets_never_shown(cfg, dir_ / "secrets/graph-client-secret",
+                               {{"test-client-secret", ""}}, [&] { return all_answered(); }, owner);
 }
 
 TEST_F(graph_e2e, kill_9_at_random_points_never_loses_or_repeats_a_response) {

@@ -21,11 +21,13 @@
 
 #include "calendar/ical/parse.h"
 #include "daemon_fixture.h"
+#include "http_get.h"
 #include "support/process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using agendad::test_support::http_get;
 using agendad::test_support::read_file;
 using agendad::test_support::run_result;
 using ::testing::HasSubstr;
@@ -496,33 +498,6 @@ TEST_F(daemon_run_cli, undo_refuses_what_was_never_sent) {
     EXPECT_THAT(r.err, HasSubstr("dry-run: nothing was sent"));
     EXPECT_EQ(run({"undo", "999999", "--config", config.string()}).status, 1);
     EXPECT_EQ(run({"undo", "--config", config.string()}).status, 2);
-}
-
-// GET `target` from 127.0.0.1:port: the status line and body, "" when nothing answers.
-std::string http_get(int port, const std::string& target) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return "";
-    }
-    const std::string request =
-        "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-        ::close(fd);
-        return "";
-    }
-    std::string response;
-    char buffer[4096];
-    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
-        response.append(buffer, static_cast<std::size_t>(n));
-    ::close(fd);
-    return response;
 }
 
 TEST_F(daemon_run_cli, the_status_listener_reports_health_metrics_and_decisions) {
