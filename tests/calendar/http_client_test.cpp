@@ -918,6 +918,25 @@ TEST_F(http_client_test, tls_expired_certificate_is_refused) {
         << (*got.result).error().message;
 }
 
+// TLS 1.2 is the least agendad speaks: a server that offers only TLS 1.1 (allowed here by security
+// level 0 on the server, as an old appliance might be configured) is refused at the handshake,
+// before a byte of the request or its credentials leaves.
+TEST_F(http_client_test, tls_server_offering_only_tls_1_1_is_refused) {
+    auto server_tls = server_context(trusted_ca().issue({}, {"127.0.0.1"}));
+    SSL_CTX_set_security_level(server_tls->native_handle(), 0);
+    ASSERT_EQ(SSL_CTX_set_min_proto_version(server_tls->native_handle(), TLS1_VERSION), 1);
+    ASSERT_EQ(SSL_CTX_set_max_proto_version(server_tls->native_handle(), TLS1_1_VERSION), 1);
+    test_server server(io_, answer_all("old"), server_tls.get());
+    ah::client client(io_.get_executor(), trusting());
+    ah::request r;
+    r.headers.push_back({"Authorization", "Basic c2VjcmV0OnNlY3JldA=="});
+    const auto got = send_once(client, server.url("/"), r);
+    ASSERT_EQ(kind_of(got.result), "tls");
+    const std::string& message = (*got.result).error().message;
+    EXPECT_EQ(message.rfind("TLS handshake with 127.0.0.1:" + server.port(), 0), 0u) << message;
+    EXPECT_TRUE(server.requests.empty());
+}
+
 TEST_F(http_client_test, tls_without_verification_accepts_any_certificate) {
     const test_ca stranger("agendad untrusted test CA");
     const auto server_tls = server_context(stranger.issue({"other.example"}, {}));
