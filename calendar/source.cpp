@@ -1,5 +1,7 @@
 #include "calendar/source.h"
 
+#include "calendar/http/http_client.h"
+
 namespace agendad::calendar {
 
 std::string_view name_of(source_failure f) {
@@ -16,6 +18,21 @@ std::string_view name_of(source_failure f) {
             return "invalid";
     }
     return "unknown";
+}
+
+source_failure failure_kind_of(http::failure f) {
+    switch (f) {
+        case http::failure::tls:
+            return source_failure::denied;
+        case http::failure::too_large:
+            return source_failure::invalid;
+        case http::failure::resolve:
+        case http::failure::connect:
+        case http::failure::timeout:
+        case http::failure::protocol:
+            return source_failure::transient;
+    }
+    return source_failure::transient;
 }
 
 }  // namespace agendad::calendar

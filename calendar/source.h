@@ -17,6 +17,10 @@
 
 namespace agendad::calendar {
 
+namespace http {
+enum class failure;  // calendar/http/http_client.h
+}  // namespace http
+
 // One calendar object as the source holds it (a .ics file, a CalDAV resource, a Graph event).
 struct source_item {
     std::string item_id;             // stable within the source
@@ -82,6 +86,12 @@ enum class source_failure {
 };
 
 std::string_view name_of(source_failure f);  // "transient", "conflict", ...
+
+// What a failed HTTP exchange means to every source that speaks HTTP: a certificate that does not
+// verify (or a TLS handshake that fails) needs an admin — a ca_file, a renewed certificate — not
+// a retry; an answer over the size limit will be as large the next time; anything else
+// (resolution, connection, timeout, a broken answer) may pass.
+source_failure failure_kind_of(http::failure f);
 
 struct source_error {
     source_failure kind = source_failure::transient;

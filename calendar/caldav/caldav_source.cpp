@@ -90,15 +90,7 @@ source_error from_status(const http::response& r, const std::string& doing) {
 }
 
 source_error from_http(const http::error& e, const std::string& doing) {
-    switch (e.kind) {
-        case http::failure::tls:
-            // A certificate that does not verify needs an admin (ca_file), not a retry.
-            return failure(source_failure::denied, doing + ": " + e.message);
-        case http::failure::too_large:
-            return failure(source_failure::invalid, doing + ": " + e.message);
-        default:
-            return failure(source_failure::transient, doing + ": " + e.message);
-    }
+    return failure(failure_kind_of(e.kind), doing + ": " + e.message);
 }
 
 bool has_vevent(const caldav::dav_resource& r) {

@@ -195,7 +195,8 @@ struct ews_client::impl {
         if (*answer) {
             out.answer = std::move(**answer);
         } else {
-            out.error = failure(source_failure::transient, doing + ": " + answer->error().message);
+            out.error = failure(failure_kind_of(answer->error().kind),
+                                doing + ": " + answer->error().message);
         }
         co_return out;
     }

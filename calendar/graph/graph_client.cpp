@@ -273,12 +273,10 @@ boost::asio::awaitable<source_result<graph_client::answer>> graph_client::send(
 
             if (!*got) {
                 const http::error& e = got->error();
-                if (e.kind == http::failure::tls) {
-                    // A certificate that does not verify needs an admin, not a retry.
-                    co_return failure(source_failure::denied, doing + ": " + e.message);
-                }
-                if (e.kind == http::failure::too_large) {
-                    co_return failure(source_failure::invalid, doing + ": " + e.message);
+                // A certificate that does not verify needs an admin, not a retry.
+                if (const source_failure kind = failure_kind_of(e.kind);
+                    kind != source_failure::transient) {
+                    co_return failure(kind, doing + ": " + e.message);
                 }
                 const bool not_sent =
                     e.kind == http::failure::resolve || e.kind == http::failure::connect;

@@ -577,7 +577,8 @@ asio::awaitable<source_result<std::string>> token_provider::impl::fetch() {
     const http::request req = token_request(creds, assertion);
     const http::result<http::response> sent = co_await http->send(*base, req);
     if (!sent) {
-        co_return failure(source_failure::transient,
+        // A token endpoint whose certificate does not verify needs an admin, not six retries.
+        co_return failure(failure_kind_of(sent.error().kind),
                           "token request for " + app() + " failed: " + sent.error().message);
     }
     co_return judge(*sent, assertion);

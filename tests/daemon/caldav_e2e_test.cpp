@@ -346,6 +346,13 @@ TEST_F(caldav_e2e, no_password_shows_in_logs_metrics_decisions_or_crash_output) 
                                [&] { return sink_.messages().size() >= mails; }, owner);
 }
 
+TEST_F(caldav_e2e, a_server_certificate_from_an_unknown_ca_is_refused_and_nothing_is_sent) {
+    deliver_invitations();
+    expect_untrusted_server_refused(config(), owner);
+    for (const auto& l : labels_) EXPECT_NE(on_server(l), "DECLINED") << l.file;
+    EXPECT_TRUE(sink_.messages().empty());
+}
+
 TEST_F(caldav_e2e, undo_puts_the_meeting_back_to_tentative_with_an_apology) {
     const fs::path cfg = config();
     ASSERT_EQ(once(cfg).status, 0);

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -132,6 +133,35 @@ class e2e_fixture : public daemon_fixture {
                 }
             }
         }
+    }
+
+    // `cfg` without its ca_file line: the server's test CA is then unknown, as a server with a
+    // certificate from an untrusted CA would be.
+    std::filesystem::path without_ca_file(const std::filesystem::path& cfg) const {
+        std::istringstream in(read_file(cfg));
+        std::string yaml, line;
+        bool dropped = false;
+        while (std::getline(in, line)) {
+            if (line.find("ca_file:") != std::string::npos) {
+                dropped = true;
+                continue;
+            }
+            yaml += line + "\n";
+        }
+        EXPECT_TRUE(dropped) << "no ca_file line in " << cfg;
+        return write("agendad-untrusting.yaml", yaml);
+    }
+
+    // One pass with the server's CA unknown: nothing reaches the server, and the log names the
+    // mailbox and why.
+    void expect_untrusted_server_refused(const std::filesystem::path& cfg,
+                                         const std::string& mailbox) {
+        const auto started = std::chrono::steady_clock::now();
+        const run_result r = once(without_ca_file(cfg));
+        EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds{10}) << r.err;
+        EXPECT_THAT(r.err, ::testing::HasSubstr(mailbox));
+        EXPECT_THAT(r.err, ::testing::HasSubstr(
+                               "certificate rejected: unable to get local issuer certificate"));
     }
 
   private:

@@ -255,6 +255,12 @@ TEST_F(ews_e2e, no_password_shows_in_logs_metrics_decisions_or_crash_output) {
                                [&] { return all_answered(); }, owner);
 }
 
+TEST_F(ews_e2e, a_server_certificate_from_an_unknown_ca_is_refused_and_nothing_is_sent) {
+    deliver_invitations();
+    expect_untrusted_server_refused(config(), owner);
+    EXPECT_TRUE(fake_.requests().empty()) << fake_.requests().front().operation;
+}
+
 TEST_F(ews_e2e, kill_9_at_random_points_never_loses_or_repeats_a_response) {
     const fs::path cfg = config();
     learn_history(cfg);
