@@ -374,6 +374,7 @@ struct fake_options {
     bool offer_starttls = false;
     bool implicit_tls = false;  // TLS from the first byte (port 465)
     std::optional<agendad::test_support::credentials> certificate;  // for TLS
+    bool only_tls_1_1 = false;  // offer TLS 1.0/1.1 only (security level 0), as an old server
     std::string after_starttls;  // bytes sent right behind the 220 (an injection attempt)
     bool endless_ehlo = false;
     bool close_in_data = false;
@@ -442,6 +443,11 @@ asio::awaitable<void> fake_smtp(tcp::acceptor& acceptor, const fake_options& o, 
         tls_context.emplace(ssl::context::tls_server);
         tls_context->use_certificate_chain(asio::buffer(o.certificate->cert_pem));
         tls_context->use_private_key(asio::buffer(o.certificate->key_pem), ssl::context::pem);
+        if (o.only_tls_1_1) {
+            SSL_CTX_set_security_level(tls_context->native_handle(), 0);
+            SSL_CTX_set_min_proto_version(tls_context->native_handle(), TLS1_VERSION);
+            SSL_CTX_set_max_proto_version(tls_context->native_handle(), TLS1_1_VERSION);
+        }
         return c.start_tls(*tls_context);
     };
     if (o.implicit_tls) co_await handshake();
@@ -712,6 +718,20 @@ TEST_F(SmtpFake, UntrustedCertificateIsATlsFailure) {
     ASSERT_TRUE(r.has_error());
     EXPECT_EQ(r.error().kind, smtp::failure::tls) << r.error().message;
     EXPECT_THAT(r.error().message, ::testing::StartsWith("TLS handshake: certificate not trusted"));
+    EXPECT_THAT(log_.commands, ::testing::ElementsAre("EHLO agendad.test", "STARTTLS"));
+}
+
+// TLS 1.2 is the least agendad speaks: after STARTTLS to a server that offers only TLS 1.1, the
+// handshake fails and no AUTH (with the password) follows.
+TEST_F(SmtpFake, ServerOfferingOnlyTls11IsATlsFailureBeforeAuth) {
+    use_starttls(ca_.issue({"localhost"}, {"127.0.0.1"}));
+    options_.only_tls_1_1 = true;
+    settings_.user = "dana";
+    settings_.password = "smtp-secret";
+    const auto r = run();
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().kind, smtp::failure::tls) << r.error().message;
+    EXPECT_THAT(r.error().message, ::testing::StartsWith("TLS handshake"));
     EXPECT_THAT(log_.commands, ::testing::ElementsAre("EHLO agendad.test", "STARTTLS"));
 }
 
