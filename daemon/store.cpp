@@ -34,8 +34,19 @@ constexpr int busy_timeout_ms = 5000;
 constexpr std::string_view damaged_advice =
     "; agendad will not act on a damaged journal: move the file (and its -wal and -shm files) "
     "aside to start fresh; decisions already sent are then forgotten";
+// After an existing store file that holds nothing: create_store() never leaves one behind.
+constexpr std::string_view lost_journal =
+    ", but agendad never leaves its store empty: the journal it held was lost (the file was "
+    "truncated or replaced), and starting afresh could send replies a second time; agendad will "
+    "not act: restore it from a backup, or, to start afresh all the same, delete it (and its "
+    "-wal and -shm files)";
 constexpr std::string_view writable_advice =
     "; agendad needs a writable state directory and store, and will not act without its journal";
+// A full disk is usually passing (logs rotate, someone frees space): nothing is sent that could
+// not be journaled first, and a running agendad carries on by itself once there is room.
+constexpr std::string_view full_advice =
+    "; the file system of the state directory is full: agendad sends nothing it cannot journal "
+    "first; free space (a running agendad carries on by itself once there is room)";
 
 // Every state name is in the journal's CHECK constraint; the names are the on-disk form.
 constexpr std::array<entry_state, 9> all_states{
@@ -156,10 +167,20 @@ struct failure {
     }
 };
 
-std::string_view advice_for(int rc) {
+// What to do about SQLite's `rc`; `os_error` is the system's error behind an I/O failure (SQLite
+// words every one of them "disk I/O error": a full disk, a read-only file system, ...).
+std::string_view advice_for(int rc, int os_error) {
+    if (os_error == ENOSPC || os_error == EDQUOT) return full_advice;
+    if (os_error == EROFS || os_error == EACCES || os_error == EPERM) return writable_advice;
     switch (rc & 0xff) {
         case SQLITE_NOTADB:
-            return "; it is not an agendad store: move it aside or choose another state directory";
+            // Also what a store whose first page (the header) was overwritten looks like.
+            return "; it is not an agendad store, or its header is damaged: agendad will not act "
+                   "on it; restore it from a backup, move it (and its -wal and -shm files) aside "
+                   "to start fresh (decisions already sent are then forgotten), or choose another "
+                   "state directory";
+        case SQLITE_FULL:
+            return full_advice;
         case SQLITE_CORRUPT:
             return damaged_advice;
         case SQLITE_READONLY:
@@ -273,8 +294,16 @@ struct context {
         std::string message(what);
         message += ": ";
         message += reason;
+        // SQLite keeps the system's error for some I/O and open failures only (not for one at
+        // commit): whether the file can still be written is asked of the file system first.
+        const int primary = rc & 0xff;
+        int os_error = 0;
+        if (primary == SQLITE_IOERR && ::access(file.c_str(), W_OK) != 0) os_error = errno;
+        if (os_error == 0 && (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN))
+            os_error = sqlite3_system_errno(db);
+        if (os_error != 0) message += " (" + errno_message(os_error) + ")";
         message += " (" + file.string() + ")";
-        message += advice_for(rc);
+        message += advice_for(rc, os_error);
         return message;
     }
 
@@ -564,16 +593,25 @@ store_result<void> make_state_directory(const fs::path& dir) {
 }
 
 // SQLite creates its files 0644 (less the umask) and gives the -wal and -shm files the mode of the
-// database: creating the file first makes all three private.
-store_result<void> create_private_file(const fs::path& file) {
+// database: creating the file first makes all three private. `store_file` is the name for errors.
+store_result<void> create_private_file(const fs::path& file, const fs::path& store_file) {
     const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) {
         ::close(fd);
         return {};
     }
     if (errno == EEXIST) return {};
-    return failure{"creating the store " + file.string() + ": " + errno_message(errno) +
-                   std::string(writable_advice)};
+    const int e = errno;
+    return failure{"creating the store " + store_file.string() + ": " + errno_message(e) +
+                   std::string(e == ENOSPC || e == EDQUOT ? full_advice : writable_advice)};
+}
+
+// A new name in a directory survives a crash only once the directory is synced.
+void sync_directory(const fs::path& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
 }
 
 struct identity {
@@ -662,7 +700,7 @@ store_result<void> create_schema(const context& c) {
     constexpr std::string_view what = "creating the store's tables";
     transaction tx(c);
     if (auto r = tx.begin(what); !r) return r;
-    // Another process may have created them while this one waited for the lock.
+    // Only ever an empty file of this process's own (create_store); never build over anything.
     auto id = read_identity(c);
     if (!id) return failure{id.error()};
     if (id->application != 0 || id->version != 0 || id->objects != 0) return {};
@@ -671,6 +709,106 @@ store_result<void> create_schema(const context& c) {
                               "; PRAGMA user_version=" + std::to_string(schema_version);
     if (auto r = c.exec(stamp.c_str(), what); !r) return r;
     return tx.commit(what);
+}
+
+// A new store is built whole under a temporary name (its schema committed with a rollback
+// journal, so that all of it is in the file) and only then linked to its name: the store file
+// exists only with its schema. An existing store file that holds nothing is then never a first
+// start that was cut short (or found the disk full) but a journal that was lost, which open()
+// refuses rather than start afresh and send every reply again.
+store_result<void> create_store(const fs::path& file) {
+    const fs::path tmp = file.parent_path() /
+                         ("." + file.filename().string() + ".new-" + std::to_string(::getpid()));
+    const auto discard = [&tmp] {
+        std::error_code ignored;
+        fs::remove(tmp, ignored);
+        fs::remove(tmp.string() + "-journal", ignored);
+    };
+    discard();  // left by a process with the same pid that stopped half-way
+    if (auto r = create_private_file(tmp, file); !r) return r;
+    {
+        sqlite3* raw = nullptr;
+        const int rc = sqlite3_open_v2(tmp.c_str(), &raw,
+                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+        db_ptr db(raw);
+        if (!db) {
+            discard();
+            return failure{"creating the store: out of memory (" + file.string() + ")"};
+        }
+        const context c{db.get(), file};  // errors name the store, not its temporary name
+        sqlite3_extended_result_codes(db.get(), 1);
+        store_result<void> built;
+        if (rc != SQLITE_OK) built = failure{c.error("creating the store", rc)};
+        if (built) built = c.exec("PRAGMA synchronous=FULL", "setting synchronous=FULL");
+        if (built) built = create_schema(c);
+        if (!built) {
+            db.reset();
+            discard();
+            return built;
+        }
+    }
+    // link, not rename: a store another process made meanwhile is kept (theirs is as good).
+    if (::link(tmp.c_str(), file.c_str()) != 0 && errno != EEXIST) {
+        const int e = errno;
+        discard();
+        return failure{"creating the store " + file.string() + ": " + errno_message(e) +
+                       std::string(e == ENOSPC || e == EDQUOT ? full_advice : writable_advice)};
+    }
+    discard();
+    sync_directory(file.parent_path());
+    return {};
+}
+
+// SQLite takes a write-ahead log whose header does not check out for an empty one and goes on
+// without the transactions in it, quietly: the decisions journaled since the last checkpoint
+// would be forgotten and could be acted on again. SQLite writes and syncs the header before any
+// frame that follows it, so a crash never leaves a bad header in front of committed frames: a bad
+// one is damage (or a stranger's file), and it is refused. An empty log holds nothing.
+store_result<void> check_wal(const fs::path& file) {
+    const fs::path wal = file.string() + "-wal";
+    const int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int e = errno;
+        if (e == ENOENT) return {};
+        return failure{"reading the store's write-ahead log " + wal.string() + ": " +
+                       errno_message(e) + std::string(writable_advice)};
+    }
+    std::array<unsigned char, 32> h{};
+    ssize_t n = 0;
+    while ((n = ::pread(fd, h.data(), h.size(), 0)) < 0 && errno == EINTR) {
+    }
+    ::close(fd);
+    if (n == 0) return {};
+    const auto word = [&h](std::size_t at, bool big_endian) {
+        std::uint32_t v = 0;
+        for (std::size_t i = 0; i < 4; ++i) {
+            const std::uint32_t byte = h[at + (big_endian ? i : 3 - i)];
+            v = (v << 8) | byte;
+        }
+        return v;
+    };
+    // The format of SQLite's wal.c: a big-endian magic (its low bit: the checksum reads words
+    // big-endian), version 3007000, and a checksum of the first 24 bytes in the last 8.
+    bool ok = n == static_cast<ssize_t>(h.size());
+    const std::uint32_t magic = word(0, true);
+    ok = ok && (magic == 0x377f0682 || magic == 0x377f0683) && word(4, true) == 3007000;
+    if (ok) {
+        const bool big_endian = (magic & 1) != 0;
+        std::uint32_t s1 = 0;
+        std::uint32_t s2 = 0;
+        for (std::size_t i = 0; i < 24; i += 8) {
+            s1 += word(i, big_endian) + s2;
+            s2 += word(i + 4, big_endian) + s1;
+        }
+        ok = s1 == word(24, true) && s2 == word(28, true);
+    }
+    if (ok) return {};
+    return failure{
+        "opening the store: its write-ahead log " + wal.string() +
+        " is damaged (its header does not check out), so the decisions journaled in it cannot "
+        "be read; agendad will not act on a journal that may be missing decisions: restore the "
+        "state directory from a backup, or move the -wal file aside to go on without them "
+        "(decisions recorded only in it are then forgotten and may be carried out again)"};
 }
 
 // --- journal rows ---------------------------------------------------------------------------
@@ -783,21 +921,40 @@ store_result<std::unique_ptr<store>> store::open(const std::filesystem::path& di
     if (dir.empty()) return failure{"opening the store: no state directory given"};
     if (auto r = make_state_directory(dir); !r) return failure{r.error()};
     const fs::path file = dir / file_name;
-    if (auto r = create_private_file(file); !r) return failure{r.error()};
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(file, ec))) {
+        if (auto r = create_store(file); !r) return failure{r.error()};
+    }
+    // create_store() never leaves an empty store file behind, so an empty one is a journal that
+    // was lost (truncated, or replaced by an empty file). Said before SQLite opens it: SQLite
+    // deletes the -wal of an empty database file, which may be all that is left of the journal.
+    if (fs::is_regular_file(file, ec) && fs::file_size(file, ec) == 0 && !ec) {
+        return failure{"opening the store: " + file.string() + " is empty" +
+                       std::string(lost_journal)};
+    }
+    if (auto r = check_wal(file); !r) return failure{r.error()};
 
     sqlite3* raw = nullptr;
     const int rc =
-        sqlite3_open_v2(file.c_str(), &raw,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+        sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
     db_ptr db(raw);
     if (!db) return failure{"opening the store: out of memory (" + file.string() + ")"};
     const context c{db.get(), file};
     if (rc != SQLITE_OK) return failure{c.error("opening the store", rc)};
     sqlite3_extended_result_codes(db.get(), 1);
     sqlite3_busy_timeout(db.get(), busy_timeout_ms);
-    // SQLite quietly falls back to read-only when the file cannot be written.
+    // Closing the last connection copies the -wal into the file: not for a store that is
+    // refused, which is left exactly as it was found (to be restored, or looked at).
+    sqlite3_db_config(db.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    // SQLite quietly falls back to read-only when the file cannot be written; the file system
+    // says why (a read-only mount, permissions).
     if (sqlite3_db_readonly(db.get(), "main") == 1) {
-        return failure{"opening the store: the file is read-only (" + file.string() + ")" +
+        std::string why = "the file is read-only";
+        if (::access(file.c_str(), W_OK) != 0) {
+            const int e = errno;
+            why += " (" + errno_message(e) + ")";
+        }
+        return failure{"opening the store: " + why + " (" + file.string() + ")" +
                        std::string(writable_advice)};
     }
 
@@ -805,14 +962,14 @@ store_result<std::unique_ptr<store>> store::open(const std::filesystem::path& di
     auto id = read_identity(c);
     if (!id) return failure{id.error()};
     if (auto r = check_identity(c, *id); !r) return failure{r.error()};
+    if (id->application == 0 && id->version == 0 && id->objects == 0) {
+        // A file replaced by a blank database.
+        return failure{"opening the store: " + file.string() +
+                       " is an SQLite database without agendad's tables" +
+                       std::string(lost_journal)};
+    }
     if (auto r = configure(c); !r) return failure{r.error()};
     if (auto r = quick_check(c); !r) return failure{r.error()};
-    if (id->version == 0) {
-        if (auto r = create_schema(c); !r) return failure{r.error()};
-        id = read_identity(c);
-        if (!id) return failure{id.error()};
-        if (auto r = check_identity(c, *id); !r) return failure{r.error()};
-    }
     if (id->version == 1) {
         constexpr std::string_view what = "upgrading the store to schema 2";
         transaction tx(c);
@@ -822,6 +979,7 @@ store_result<std::unique_ptr<store>> store::open(const std::filesystem::path& di
         }
         if (auto r = tx.commit(what); !r) return failure{r.error()};
     }
+    sqlite3_db_config(db.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
     return std::unique_ptr<store>(new store(db.release(), file));
 }
 

@@ -220,6 +220,10 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
     }
     token_ = synced->token;
     if (!rebuild_history()) co_return report;
+    // A decision that could not be journaled (a full disk, a read-only store) was not made, and
+    // the calendar will not show its item as changed again: such a failure sets first_pass_
+    // back, so that the next pass decides everything again, as a restart would. The journal
+    // keeps that from acting twice.
     first_pass_ = false;
 
     for (const calendar::source_item* item : changed) {
@@ -252,6 +256,7 @@ asio::awaitable<void> mailbox_worker::decide(const calendar::source_item& item,
         if (!earlier) {
             log::error("cannot read the journal; not acting",
                        {{"mailbox", address()}, {"error", earlier.error()}});
+            first_pass_ = true;  // not journaled, so not decided: again next pass
             continue;
         }
         if (hands_off(*inv, *earlier)) continue;
@@ -375,6 +380,7 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
     if (!existing) {
         log::error("cannot read the journal; not acting",
                    {{"mailbox", address()}, {"error", existing.error()}});
+        first_pass_ = true;  // not journaled, so not decided: again next pass
         co_return;
     }
     if (*existing) {
@@ -392,6 +398,7 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
             if (auto set = db_.set_state(prior.id, entry_state::intent, "", clock_.now()); !set) {
                 log::error("cannot journal a decision; not acting",
                            {{"mailbox", address()}, {"error", set.error()}});
+                first_pass_ = true;  // not journaled, so not decided: again next pass
                 co_return;
             }
             prior.state = entry_state::intent;
@@ -434,6 +441,7 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
         if (!sent) {
             log::error("cannot read the journal; not acting",
                        {{"mailbox", address()}, {"error", sent.error()}});
+            first_pass_ = true;  // not journaled, so not decided: again next pass
             co_return;
         }
         e.state =
@@ -446,6 +454,7 @@ asio::awaitable<void> mailbox_worker::act(const calendar::source_item& item,
     if (!id) {
         log::error("cannot journal a decision; not acting",
                    {{"mailbox", address()}, {"uid", inv.uid}, {"error", id.error()}});
+        first_pass_ = true;  // not journaled, so not decided: again next pass
         co_return;
     }
     e.id = *id;

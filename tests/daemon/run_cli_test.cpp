@@ -29,6 +29,7 @@ namespace {
 namespace fs = std::filesystem;
 using agendad::test_support::http_get;
 using agendad::test_support::read_file;
+using agendad::test_support::replies_in;
 using agendad::test_support::run_result;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
@@ -60,85 +61,19 @@ std::vector<label> labels_of(const fs::path& dir) {
     return out;
 }
 
-bool silent(const label& l) {
-    return l.why.find("without sending") != std::string::npos;
-}
-
 // The replies that the labelled set must produce in enforce mode: UID → PARTSTAT.
 std::map<std::string, std::string> expected_replies() {
-    std::map<std::string, std::string> out;
-    for (const auto& l : labels_of(labelled)) {
-        if (l.expected == "leave" || silent(l)) continue;
-        auto parsed = agendad::calendar::parse_ics_file(labelled / "invites" / l.file);
-        EXPECT_TRUE(parsed && !parsed->events.empty()) << l.file;
-        if (!parsed || parsed->events.empty()) continue;
-        out[parsed->events.front().uid] = l.expected == "decline" ? "DECLINED" : "TENTATIVE";
-    }
-    return out;
-}
-
-// What the outbox holds: UID → PARTSTAT, with a failure for anything that is not a proper REPLY
-// from the owner or that answers the same meeting twice.
-std::map<std::string, std::string> replies_in(const fs::path& outbox) {
-    std::map<std::string, std::string> out;
-    if (!fs::exists(outbox)) return out;
-    for (const auto& f : fs::directory_iterator(outbox)) {
-        // A reply being written is a dot-file until it is renamed into place, whole.
-        if (f.path().filename().string().front() == '.') continue;
-        if (f.path().extension() != ".ics") {
-            ADD_FAILURE() << "unexpected file in the outbox: " << f.path();
-            continue;
-        }
-        const std::string text = read_file(f.path());
-        EXPECT_THAT(text, HasSubstr("METHOD:REPLY")) << f.path();
-        auto parsed = agendad::calendar::parse_ics(text, f.path().string(),
-                                                   {"dana.whitfield@contoso.example"});
-        if (!parsed || parsed->events.size() != 1 || !parsed->errors.empty()) {
-            ADD_FAILURE() << "not a readable reply: " << f.path();
-            continue;
-        }
-        const auto& e = parsed->events.front();
-        EXPECT_EQ(e.attendees.size(), 1u) << f.path();
-        EXPECT_TRUE(e.owner.has_value()) << "the reply must speak for the owner: " << f.path();
-        const std::string status(agendad::calendar::to_string(
-            e.owner ? e.owner->partstat : agendad::calendar::partstat::none));
-        EXPECT_FALSE(out.count(e.uid)) << "two replies for one meeting: " << e.uid;
-        out[e.uid] = status;
-    }
-    return out;
+    return agendad::test_support::expected_labelled_replies(labelled);
 }
 
 class daemon_run_cli : public agendad::test_support::daemon_fixture {
   protected:
-    // A copy of the labelled mailbox as a folder source, and a configuration for it.
+    // The labelled mailbox as a folder source, replies into outbox() (daemon_fixture.h).
     fs::path mailbox(const std::string& mode, int max_declines = 100,
                      const std::string& extra_sources = "",
                      const std::string& status_listen = "off") {
-        const fs::path calendar = dir_ / "calendar";
-        fs::create_directories(calendar);
-        fs::copy(labelled / "invites", calendar / "invites",
-                 fs::copy_options::recursive | fs::copy_options::skip_existing);
-        fs::copy_file(labelled / "calendar.ics", calendar / "calendar.ics",
-                      fs::copy_options::skip_existing);
-        std::ostringstream yaml;
-        yaml << "state_directory: " << (dir_ / "state").string() << "\n"
-             << "log_level: info\n"
-             << "status: {listen: \"" << status_listen << "\"}\n"
-             << "defaults: {max_declines_per_hour: " << max_declines << "}\n"
-             << "sources:\n"
-             << "  dana-folder:\n"
-             << "    kind: folder\n"
-             << "    path: " << calendar.string() << "\n"
-             << "    outbox: " << outbox().string() << "\n"
-             << "    poll_seconds: 1\n"
-             << extra_sources << "mailboxes:\n"
-             << "  - address: dana.whitfield@contoso.example\n"
-             << "    source: dana-folder\n"
-             << "    org_domains: [contoso.example]\n"
-             << "    mode: " << mode << "\n";
-        return write("agendad.yaml", yaml.str());
+        return labelled_mailbox(mode, max_declines, extra_sources, status_listen);
     }
-    fs::path outbox() const { return dir_ / "outbox"; }
 };
 
 TEST_F(daemon_run_cli, enforce_sends_exactly_the_labelled_replies_and_nothing_else) {
