@@ -51,8 +51,9 @@ struct delivery_journal {
     // ..., Message-ID ...") is being delivered. False: it could not be recorded; do not deliver.
     std::function<bool(std::string_view what)> mark;
     // Takes a mark back: the server refused the message after the point of no return (a 4xx or
-    // 5xx answer to the end of the data), so it was certainly not delivered.
-    std::function<void()> clear;
+    // 5xx answer to the end of the data), so it was certainly not delivered. False: the journal
+    // could not be changed (a full disk): the mark stays, and the reply is never sent by agendad.
+    std::function<bool()> clear;
 };
 
 // What to do to the owner's answer.

@@ -234,7 +234,7 @@ void journal_deliveries(calendar::response& r, store& db, std::int64_t entry_id)
     r.delivery.mark = [&db, entry_id, now = r.now](std::string_view what) {
         return db.mark_delivery(entry_id, what, now).has_value();
     };
-    r.delivery.clear = [&db, entry_id] { db.clear_delivery(entry_id); };
+    r.delivery.clear = [&db, entry_id] { return db.clear_delivery(entry_id).has_value(); };
 }
 
 }  // namespace agendad::daemon

@@ -642,8 +642,14 @@ asio::awaitable<void_result> caldav_source::deliver_reply(const invitation& inv,
     // After the final dot the server may have taken it: at most once, so it counts as sent.
     if (e.maybe_delivered) co_return void_result();
     // Refused after the dot (a 4xx/5xx to the data): certainly not delivered, so not marked.
-    if (marked && r.delivery.clear) r.delivery.clear();
-    const std::string doing = "sending the reply for " + inv.uid + " to " + m.to + ": ";
+    // When even that cannot be journaled, the mark stays (never twice), and the log says that
+    // this reply now needs a person.
+    std::string doing = "sending the reply for " + inv.uid + " to " + m.to + ": ";
+    if (marked && r.delivery.clear && !r.delivery.clear()) {
+        doing = "sending the reply for " + inv.uid + " to " + m.to +
+                " (refused, and the refusal could not be journaled: agendad will not send this "
+                "reply again; send it by hand): ";
+    }
     switch (e.kind) {
         case smtp::failure::auth:
         case smtp::failure::tls:

@@ -53,6 +53,7 @@ struct journal {
     bool started = false;
     std::vector<std::string> marks;
     bool refuse_mark = false;
+    bool refuse_clear = false;  // as with a full disk
     int cleared = 0;
     void attach(response& r) {
         r.delivery.started = [this]() -> std::optional<bool> { return started; };
@@ -63,8 +64,10 @@ struct journal {
             return true;
         };
         r.delivery.clear = [this] {
+            if (refuse_clear) return false;
             started = false;
             ++cleared;
+            return true;
         };
     }
 };
@@ -375,6 +378,29 @@ TEST_F(caldav_source_test, a_refusing_mail_server_is_retried_without_a_second_pa
     ASSERT_TRUE(sink_.wait_for(1));
     EXPECT_EQ(sink_.messages().size(), 1u);
     EXPECT_TRUE(j.started);
+}
+
+// A refusal after the point of no return that cannot be journaled (the disk is full) leaves the
+// mark: never twice, and the error says that this reply needs a person.
+TEST_F(caldav_source_test, a_refusal_the_journal_cannot_take_back_is_never_retried_and_says_so) {
+    const std::string d01 = put_invite("d01.ics");
+    auto source = make(settings());
+    auto listed = sync(*source, "");
+    const source_item& item = *find(*listed, d01);
+    journal j;
+    j.refuse_clear = true;
+    response r = decline();
+    j.attach(r);
+    sink_.refuse(smtp_stage::data, 451);
+    auto refused = run(source->respond(item.item_id, item.etag, item.events[0], r));
+    ASSERT_FALSE(refused);
+    EXPECT_THAT(refused.error().message, HasSubstr("send it by hand"));
+    EXPECT_TRUE(j.started);
+    sink_.accept();
+    auto fresh = sync(*source, listed->token);
+    const source_item& now = fresh->items[0];
+    ASSERT_TRUE(run(source->respond(now.item_id, now.etag, now.events[0], r)));
+    EXPECT_FALSE(sink_.wait_for(1, std::chrono::milliseconds{500}));
 }
 
 TEST_F(caldav_source_test, a_reply_that_may_have_gone_out_is_never_sent_again) {
