@@ -139,10 +139,12 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
     }
     failures_ = 0;
     report.synced = true;
-    if (metrics_) {
-        metrics_->sync_succeeded(address(), std::chrono::steady_clock::now() - sync_started,
-                                 clock_.now());
-    }
+    // A sync counts as successful (for /healthz and the last-success metric) only once what it
+    // read is recorded: a mailbox whose store cannot be written (a full disk) is not healthy.
+    const auto sync_took = std::chrono::steady_clock::now() - sync_started;
+    const auto succeeded = [&] {
+        if (metrics_) metrics_->sync_succeeded(address(), sync_took, clock_.now());
+    };
 
     // Nothing changed (the usual answer of a poll): no store work at all, and the journal is
     // only read again while it has something waiting (a deadline, a retry). This is what keeps
@@ -150,6 +152,7 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
     const bool unchanged = !first_pass_ && !synced->full && synced->items.empty() &&
                            synced->removed.empty() && synced->token == *token_;
     if (unchanged) {
+        succeeded();
         if (!stopping_ && !follow_ups_idle_) co_await follow_up_agenda_requests(report);
         if (!stopping_ && !unfinished_idle_) co_await resume_unfinished(report);
         co_return report;
@@ -159,6 +162,7 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
     if (!stored) {
         log::error("cannot read the calendar state; not acting",
                    {{"mailbox", address()}, {"error", stored.error()}});
+        if (metrics_) metrics_->sync_failed(address(), "store");
         co_return report;
     }
     std::map<std::string, const stored_item*> before;
@@ -216,8 +220,10 @@ asio::awaitable<pass_report> mailbox_worker::pass() {
         !applied) {
         log::error("cannot record the calendar state; not acting",
                    {{"mailbox", address()}, {"error", applied.error()}});
+        if (metrics_) metrics_->sync_failed(address(), "store");
         co_return report;
     }
+    succeeded();
     token_ = synced->token;
     if (!rebuild_history()) co_return report;
     // A decision that could not be journaled (a full disk, a read-only store) was not made, and
@@ -252,6 +258,13 @@ asio::awaitable<void> mailbox_worker::decide(const calendar::source_item& item,
     ctx.known = &history_;
     ctx.trusted_by_owner = trusted_;
     for (const calendar::invitation* inv : meetings_of(item)) {
+        // Decided on, but read with a workaround (text that is not UTF-8, an unknown time zone):
+        // the server (or something in between) sends what it should not, and an admin should
+        // know.
+        for (const auto& quirk : inv->warnings) {
+            log::warning("read with a workaround",
+                         {{"mailbox", address()}, {"item", item.item_id}, {"quirk", quirk}});
+        }
         auto earlier = db_.entries_for(address(), inv->uid);
         if (!earlier) {
             log::error("cannot read the journal; not acting",

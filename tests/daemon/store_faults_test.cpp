@@ -27,12 +27,16 @@
 #include <vector>
 
 #include "daemon_fixture.h"
+#include "http_get.h"
+#include "support/process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using agendad::test_support::eventually;
 using agendad::test_support::expected_labelled_replies;
+using agendad::test_support::free_loopback_port;
+using agendad::test_support::http_get;
 using agendad::test_support::labelled_owner;
 using agendad::test_support::read_file;
 using agendad::test_support::replies_in;
@@ -239,7 +243,9 @@ class store_faults : public agendad::test_support::daemon_fixture {
     // is gone, carries on by itself to every expected reply, each once.
     void fault_in_the_middle_of_a_run(const std::string& fault, const std::string& reason,
                                       const std::string& slug, const std::string& case_name) {
-        const fs::path cfg = labelled_mailbox("enforce");
+        const int port = free_loopback_port();
+        const fs::path cfg =
+            labelled_mailbox("enforce", 100, "", "127.0.0.1:" + std::to_string(port));
         running d = start_with_shim(run_args(cfg));
         // The first reply out: the pass is under way. A tight loop, so that the fault comes
         // while most replies are still to be sent.
@@ -262,6 +268,10 @@ class store_faults : public agendad::test_support::daemon_fixture {
         std::this_thread::sleep_for(2500ms);
         EXPECT_TRUE(alive(d)) << "agendad must keep running through a passing store fault";
         expect_every_reply_journaled(replies_in(outbox()));
+        // A pass whose calendar state cannot be recorded is a failed sync, not a healthy one.
+        EXPECT_THAT(http_get(port, "/metrics"),
+                    HasSubstr("agendad_sync_errors_total{mailbox=\"" + std::string(labelled_owner) +
+                              "\",kind=\"store\"}"));
 
         heal();
         EXPECT_TRUE(eventually([&] { return replies_in(outbox()) == expected_; }, 30s))
