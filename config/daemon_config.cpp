@@ -619,6 +619,7 @@ class loader {
                          "path",
                          "outbox",
                          "poll_seconds",
+                         "request_timeout_seconds",
                          "url",
                          "user",
                          "password_file",
@@ -655,7 +656,8 @@ class loader {
             case source_kind::caldav:
                 expect_keys(
                     node, what,
-                    {kind_key, "url", "user", "password_file", "poll_seconds", "ca_file", "smtp"});
+                    {kind_key, "url", "user", "password_file", "poll_seconds",
+                     "request_timeout_seconds", "ca_file", "smtp"});
                 read_caldav(field, what, node, s.caldav);
                 break;
             case source_kind::graph:
@@ -663,14 +665,16 @@ class loader {
                     node, what,
                     {kind_key, "tenant", "client_id", "client_secret_file", "certificate_file",
                      "private_key_file", "authority", "graph_url", "ca_file", "poll_seconds",
-                     "window_back_days", "window_ahead_days", "max_concurrent_requests",
-                     "per_mailbox_requests", "group_refresh_seconds", "notifications"});
+                     "request_timeout_seconds", "window_back_days", "window_ahead_days",
+                     "max_concurrent_requests", "per_mailbox_requests", "group_refresh_seconds",
+                     "notifications"});
                 read_graph(name, field, what, node, s.graph);
                 break;
             case source_kind::ews:
                 expect_keys(node, what,
                             {kind_key, "url", "autodiscover", "auth", "user", "password_file", "oauth",
-                             "impersonation", "ca_file", "poll_seconds", "streaming",
+                             "impersonation", "ca_file", "poll_seconds",
+                             "request_timeout_seconds", "streaming",
                              "max_concurrent_requests", "per_mailbox_requests"});
                 read_ews(field, what, node, s.ews);
                 break;
@@ -693,6 +697,14 @@ class loader {
         }
         if (auto v = integer(node["poll_seconds"], field + "poll_seconds", 1, 86400))
             f.poll = std::chrono::seconds(*v);
+    }
+
+    // request_timeout_seconds of a CalDAV, Graph or EWS source: the whole HTTP exchange.
+    void read_request_timeout(const std::string& field, const YAML::Node& node,
+                              std::chrono::seconds& out) {
+        if (auto v = integer(node["request_timeout_seconds"], field + "request_timeout_seconds",
+                             1, 3600))
+            out = std::chrono::seconds(*v);
     }
 
     // user and password_file go together: a password without a user (or the reverse) is a
@@ -733,6 +745,7 @@ class loader {
         read_login(field, what, node, c.user, c.password);
         if (auto v = integer(node["poll_seconds"], field + "poll_seconds", 1, 86400))
             c.poll = std::chrono::seconds(*v);
+        read_request_timeout(field, node, c.request_timeout);
         if (node["ca_file"]) {
             if (auto p = existing_file(node["ca_file"], field + "ca_file")) c.ca_file = *p;
         }
@@ -779,6 +792,7 @@ class loader {
         }
         if (auto v = integer(node["poll_seconds"], field + "poll_seconds", 1, 86400))
             g.poll = std::chrono::seconds(*v);
+        read_request_timeout(field, node, g.request_timeout);
         if (auto v = integer(node["window_back_days"], field + "window_back_days", 0, 365))
             g.window_back = std::chrono::days(*v);
         if (auto v = integer(node["window_ahead_days"], field + "window_ahead_days", 1, 1825))
@@ -946,6 +960,7 @@ class loader {
         }
         if (auto v = integer(node["poll_seconds"], field + "poll_seconds", 1, 86400))
             e.poll = std::chrono::seconds(*v);
+        read_request_timeout(field, node, e.request_timeout);
         if (auto v = integer(node["max_concurrent_requests"], field + "max_concurrent_requests", 1,
                              10000))
             e.max_concurrent_requests = *v;

@@ -54,6 +54,10 @@ struct caldav_source {
     std::string user;
     std::optional<secret> password;
     std::chrono::seconds poll{60};
+    // The longest one HTTP exchange may take, connecting included: a server that accepts and
+    // never answers, or answers a byte at a time, fails that request (and only its mailbox's
+    // pass) after this.
+    std::chrono::seconds request_timeout{60};
     std::filesystem::path ca_file;
     std::optional<smtp_settings> smtp;  // for iMIP replies when the server does not schedule
 };
@@ -83,6 +87,7 @@ struct graph_source {
     std::string graph_url = "https://graph.microsoft.com/v1.0";   // no trailing slash
     std::filesystem::path ca_file;  // extra trust anchor; empty: system store
     std::chrono::seconds poll{60};
+    std::chrono::seconds request_timeout{60};          // per HTTP exchange, as for CalDAV
     std::chrono::days window_back{1};                  // the delta window: now - back ...
     std::chrono::days window_ahead{180};               // ... now + ahead
     int max_concurrent_requests = 64;                  // in flight for the whole source
@@ -115,6 +120,8 @@ struct ews_source {
     bool impersonation = true;
     std::filesystem::path ca_file;  // extra trust anchor (an on-prem CA); empty: system store
     std::chrono::seconds poll{60};
+    // Per HTTP exchange, as for CalDAV (a GetStreamingEvents answer: its header only).
+    std::chrono::seconds request_timeout{60};
     // Streaming notifications (Subscribe + GetStreamingEvents) wake a mailbox at once; polling
     // stays as the safety net. false: polling only.
     bool streaming = true;

@@ -43,12 +43,15 @@ source_factory::source_factory(boost::asio::any_io_executor executor, clock_fn n
 }
 
 std::shared_ptr<calendar::http::client> source_factory::http_client_for(
-    const std::string& source_name, const std::filesystem::path& ca_file) {
+    const std::string& source_name, const std::filesystem::path& ca_file,
+    std::chrono::seconds request_timeout) {
     auto& client = clients_[source_name];
     if (!client) {
         calendar::http::tls_options tls;
         tls.ca_file = ca_file;
-        client = std::make_shared<calendar::http::client>(executor_, tls);
+        calendar::http::limits lim;
+        lim.request_timeout = request_timeout;
+        client = std::make_shared<calendar::http::client>(executor_, tls, lim);
     }
     return client;
 }
@@ -65,7 +68,7 @@ std::shared_ptr<calendar::graph::graph_client> source_factory::graph_client_for(
         error = "source '" + s.name + "': " + *problem;
         return nullptr;
     }
-    auto http = http_client_for(s.name, s.graph.ca_file);
+    auto http = http_client_for(s.name, s.graph.ca_file, s.graph.request_timeout);
     auto tokens =
         std::make_shared<calendar::graph::token_provider>(http, app_credentials_of(s.graph), now_);
     calendar::graph::throttling limits;
@@ -85,7 +88,7 @@ std::shared_ptr<calendar::ews::ews_client> source_factory::ews_client_for(
     auto& client = ews_clients_[s.name];
     if (client) return client;
     const config::ews_source& e = s.ews;
-    auto http = http_client_for(s.name, e.ca_file);
+    auto http = http_client_for(s.name, e.ca_file, e.request_timeout);
     calendar::ews::sign_in credentials;
     switch (e.auth) {
         case config::ews_auth::ntlm:
@@ -126,7 +129,7 @@ std::unique_ptr<calendar::source> source_factory::make(const config::source_conf
             return std::make_unique<calendar::folder_source>(s.folder.path, s.folder.outbox,
                                                              m.address);
         case config::source_kind::caldav: {
-            auto client = http_client_for(s.name, s.caldav.ca_file);
+            auto client = http_client_for(s.name, s.caldav.ca_file, s.caldav.request_timeout);
             calendar::caldav_settings settings;
             settings.url = s.caldav.url;
             settings.calendar = m.calendar;

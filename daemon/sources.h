@@ -51,8 +51,10 @@ class source_factory {
                                                               std::string& error);
 
   private:
-    std::shared_ptr<calendar::http::client> http_client_for(const std::string& source_name,
-                                                            const std::filesystem::path& ca_file);
+    // The HTTP client of a source, made on first use with its CA file and request timeout.
+    std::shared_ptr<calendar::http::client> http_client_for(
+        const std::string& source_name, const std::filesystem::path& ca_file,
+        std::chrono::seconds request_timeout);
 
     boost::asio::any_io_executor executor_;
     clock_fn now_;

@@ -312,6 +312,7 @@ TEST_F(daemon_config_example, documents_every_key_the_loader_knows) {
                                   "path",
                                   "outbox",
                                   "poll_seconds",
+                                  "request_timeout_seconds",
                                   "url",
                                   "user",
                                   "password_file",
@@ -835,6 +836,43 @@ TEST_F(daemon_config_files, ews_defaults_are_ntlm_impersonation_and_streaming) {
     EXPECT_EQ(e.max_concurrent_requests, 16);
     EXPECT_EQ(e.per_mailbox_requests, 2);
     EXPECT_TRUE(e.oauth_scope.empty());
+}
+
+// How long one HTTP exchange may take, per source that speaks HTTP; 60 s when not given.
+TEST_F(daemon_config_files, request_timeout_is_set_per_http_source_and_defaults_to_a_minute) {
+    const daemon_config_load r = load(
+        "sources:\n"
+        "  office:\n"
+        "    kind: caldav\n"
+        "    url: http://localhost:5232/\n"
+        "    request_timeout_seconds: 5\n"
+        "    smtp: {host: localhost, security: none}\n"
+        "  home: {kind: caldav, url: \"http://localhost:5233/\", "
+        "smtp: {host: localhost, security: none}}\n"
+        "  m365:\n"
+        "    kind: graph\n"
+        "    tenant: contoso.example\n"
+        "    client_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_secret_file: secrets/graph-secret\n"
+        "    request_timeout_seconds: 3600\n"
+        "  exchange:\n"
+        "    kind: ews\n"
+        "    url: https://mail.contoso.example/EWS/Exchange.asmx\n"
+        "    user: CONTOSO\\svc\n"
+        "    password_file: secrets/caldav-password\n"
+        "    request_timeout_seconds: 1\n"
+        "mailboxes:\n"
+        "  - {address: a@b.example, source: office, org_domains: [b.example]}\n"
+        "  - {address: b@b.example, source: home, org_domains: [b.example]}\n"
+        "  - {address: c@b.example, source: m365, org_domains: [b.example]}\n"
+        "  - {address: d@b.example, source: exchange, org_domains: [b.example]}\n");
+    ASSERT_TRUE(r.ok()) << describe(r.errors);
+    EXPECT_THAT(r.warnings, IsEmpty()) << describe(r.warnings);
+    const auto& sources = r.config->sources;
+    EXPECT_EQ(sources.at("office").caldav.request_timeout, std::chrono::seconds(5));
+    EXPECT_EQ(sources.at("home").caldav.request_timeout, std::chrono::seconds(60));
+    EXPECT_EQ(sources.at("m365").graph.request_timeout, std::chrono::hours(1));
+    EXPECT_EQ(sources.at("exchange").ews.request_timeout, std::chrono::seconds(1));
 }
 
 TEST_F(daemon_config_files, ews_with_oauth_reads_the_app_registration) {
@@ -1523,6 +1561,32 @@ const bad_case bad_cases[] = {
      graph_ok + "    group_refresh_seconds: 0\n"  // 7:28
          + graph_mailbox,
      7, 28, "sources.m365.group_refresh_seconds must be between 1 and 604800, not 0"},
+    {"caldav_request_timeout_zero",
+     "sources:\n"
+     "  office:\n"
+     "    kind: caldav\n"
+     "    url: https://cal.example.com/\n"
+     "    request_timeout_seconds: 0\n"  // 5:30
+     "mailboxes: [{address: a@b.example, source: office, org_domains: [b.example]}]\n",
+     5, 30, "sources.office.request_timeout_seconds must be between 1 and 3600, not 0"},
+    {"graph_request_timeout_over_an_hour",
+     graph_ok + "    request_timeout_seconds: 3601\n"  // 7:30
+         + graph_mailbox,
+     7, 30, "sources.m365.request_timeout_seconds must be between 1 and 3600, not 3601"},
+    {"ews_request_timeout_not_a_number",
+     ews_head + ews_login + "    request_timeout_seconds: ten\n"  // 7:30
+         + ews_mailbox,
+     7, 30, "sources.exchange.request_timeout_seconds must be a whole number, not 'ten'"},
+    {"request_timeout_in_folder_source",
+     "sources:\n"
+     "  samples:\n"
+     "    kind: folder\n"
+     "    path: samples\n"
+     "    request_timeout_seconds: 5\n"  // 5:5: a folder is not read over HTTP
+         + mailboxes_ok,
+     5, 5,
+     "unknown key 'request_timeout_seconds' in source 'samples' (known: kind, path, outbox, "
+     "poll_seconds)"},
     {"graph_misspelt_key",
      graph_head + "    tenent: contoso.example\n"  // 4:5; and then tenant is missing
          + graph_client + graph_secret + graph_mailbox,

@@ -351,6 +351,7 @@ struct fake_ews::impl {
         so.ca_name = "agendad fake EWS CA";
         so.folder = o.folder;
         so.temp_prefix = "agendad-fake-ews";
+        so.faults = o.faults;
         return so;  // IIS answers 413 with an empty body
     }
 

@@ -45,6 +45,8 @@
 
 namespace agendad::test_support {
 
+class fault_plan;
+
 class fake_ews {
   public:
     enum class auth_scheme { ntlm, basic, bearer };
@@ -69,6 +71,9 @@ class fake_ews {
         // Folder for the server certificate and ca.pem (made if missing); empty: a temporary
         // folder removed with the fake.
         std::filesystem::path folder;
+        // Faults injected by the server core before (or, mangling, after) the fake answers
+        // (support/faults.h); null: none.
+        std::shared_ptr<fault_plan> faults;
     };
 
     explicit fake_ews(options o);

@@ -771,6 +771,7 @@ struct fake_graph::impl {
                                         "The request is larger than the fake accepts.", "");
             return http_answer{413, r.content_type, {}, r.body};
         };
+        so.faults = o.faults;
         return so;
     }
 

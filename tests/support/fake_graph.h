@@ -38,6 +38,8 @@
 
 namespace agendad::test_support {
 
+class fault_plan;
+
 class fake_graph {
   public:
     struct options {
@@ -54,6 +56,9 @@ class fake_graph {
         // Folder for the server certificate and ca.pem (made if missing); empty: a temporary
         // folder removed with the fake.
         std::filesystem::path folder;
+        // Faults injected by the server core before (or, mangling, after) the fake answers
+        // (support/faults.h); null: none.
+        std::shared_ptr<fault_plan> faults;
     };
 
     explicit fake_graph(options o);

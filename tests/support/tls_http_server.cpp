@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/faults.h"
 #include "support/process.h"
 #include "support/test_ca.h"
 
@@ -151,7 +152,27 @@ struct tls_http_server::impl {
             }
             lowest.expires_never();
             const http_request req = parser.release();
+            std::optional<fault_hit> hit;
+            if (opt.faults) hit = opt.faults->take(view_of(req));
+            if (hit && !mangles(hit->rule.kind)) {
+                co_await write_fault(c.stream_, *opt.faults, *hit, nullptr);
+                c.close();
+                co_return;
+            }
             const http_answer a = co_await serve_request(c, req);
+            if (hit && a.action == http_answer::then::write) {
+                // The handler has processed the request: what it answered is spoilt.
+                fault_answer real;
+                real.status = a.status;
+                if (!a.content_type.empty())
+                    real.headers.emplace_back("Content-Type", a.content_type);
+                real.headers.insert(real.headers.end(), a.headers.begin(), a.headers.end());
+                real.body = a.body;
+                co_await write_fault(c.stream_, *opt.faults, *hit, &real);
+                c.close();
+                co_return;
+            }
+            if (hit) opt.faults->ended(hit->id);  // the handler reset or wrote it itself
             if (a.action == http_answer::then::reset) {
                 c.close();
                 co_return;
@@ -171,6 +192,16 @@ struct tls_http_server::impl {
                 co_return;
             }
         }
+    }
+
+    // What a fault rule sees of `req`; views into it.
+    static request_view view_of(const http_request& req) {
+        request_view v;
+        v.method = req.method_string();
+        v.target = req.target();
+        for (const auto& field : req) v.headers.emplace_back(field.name_string(), field.value());
+        v.body = req.body();
+        return v;
     }
 
     static bhttp::response<bhttp::string_body> response(const http_answer& a, unsigned version,

@@ -11,6 +11,9 @@
 // response, e.g. EWS GetStreamingEvents) and the server goes on reading that connection.
 // Per-connection state (NTLM authenticates a connection, as IIS does) lives in
 // http_connection::state<T>().
+// With options::faults, every request is first shown to that plan (support/faults.h): a fault
+// that replaces the answer is written instead of calling the handler, one that mangles the real
+// answer is applied to what the handler answered; either way the connection is closed after.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -35,6 +38,8 @@
 #include <vector>
 
 namespace agendad::test_support {
+
+class fault_plan;
 
 // n bytes from OpenSSL's generator (ids, challenges, tokens). Throws std::runtime_error.
 std::string random_bytes(std::size_t n);
@@ -105,6 +110,8 @@ class tls_http_server {
         // Makes the answer to a request over 1 MB (its status is 413 whatever it says); empty: an
         // empty 413.
         std::function<http_answer()> too_large;
+        // Faults to inject (see the top of this file); null: none.
+        std::shared_ptr<fault_plan> faults;
     };
 
     // Makes the certificates and listens on 127.0.0.1 (a free port); nothing is served until
