@@ -321,6 +321,9 @@ source_item caldav_source::item_from(const std::string& href, const std::string&
     for (auto& e : item.events) {
         e.source.item_id = href;
         e.source.change_key = etag;
+        // What was worked around in the whole object (text that is not UTF-8, read as
+        // Windows-1252) concerns each of its events, as explain shows it.
+        e.warnings.insert(e.warnings.end(), parsed->warnings.begin(), parsed->warnings.end());
     }
     return item;
 }

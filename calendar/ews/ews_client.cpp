@@ -17,6 +17,7 @@
 
 #include "calendar/encoding.h"
 #include "calendar/ews/ntlm.h"
+#include "calendar/graph/graph_client.h"
 #include "calendar/http/gate.h"
 
 namespace agendad::calendar::ews {
@@ -524,6 +525,22 @@ boost::asio::awaitable<source_result<parsed_response>> ews_client::call(
                 ++s.throttled;
                 last = "EWS answered " + std::to_string(a.status);
                 wait = s.backoff(attempt);
+                // A front end (a load balancer, IIS) that says how long to wait is waited for:
+                // sooner would only be refused again.
+                const auto header = a.find("Retry-After");
+                const auto after =
+                    header ? graph::parse_retry_after(*header, std::chrono::system_clock::now())
+                           : std::nullopt;
+                if (after) {
+                    last += " (Retry-After " + std::to_string(after->count()) + " s)";
+                    if (*after > s.limits.max_wait) {
+                        co_return failure(source_failure::transient,
+                                          doing + ": " + last + ", longer than the " +
+                                              std::to_string(s.limits.max_wait.count()) +
+                                              " s agendad waits; trying again later");
+                    }
+                    wait = std::chrono::duration_cast<milliseconds>(*after);
+                }
             } else if (a.status == 403) {
                 co_return failure(source_failure::denied,
                                   doing + ": EWS at " + s.where() +

@@ -1,9 +1,10 @@
 // EWS requests for all the mailboxes of one source: one HTTP client, one sign-in (NTLMv2, Basic
 // or an OAuth bearer token), and Exchange's throttling rules kept: at most `per_mailbox`
 // requests in flight per mailbox and `global` in all; ErrorServerBusy waits BackOffMilliseconds
-// and tries again; HTTP 503 and transport failures of reads are tried again with an
-// exponential backoff. Every request names its mailbox in X-AnchorMailbox (Exchange 2013 and
-// later route by it; with impersonation it must be the impersonated address).
+// and tries again; HTTP 503 and 429 wait for Retry-After (an exponential backoff without one),
+// transport failures of reads an exponential backoff, and are tried again. Every request names
+// its mailbox in X-AnchorMailbox (Exchange 2013 and later route by it; with impersonation it
+// must be the impersonated address).
 //
 // NTLM authenticates a connection, not a request: the client keeps a pool of channels
 // (http::channel), each signed in once by the NEGOTIATE/CHALLENGE/AUTHENTICATE handshake and

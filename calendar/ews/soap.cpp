@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "calendar/encoding.h"
 #include "calendar/xml/xml.h"
 
 namespace agendad::calendar::ews {
@@ -474,6 +475,13 @@ result<parsed_response, std::string> parse_response(std::string_view body, std::
     auto doc = std::make_shared<pugi::xml_document>();
     auto root = xml::load(body, max_bytes, *doc, who);
     if (!root) return failure<out_t>(where, root.error());
+    // A byte that is not UTF-8 makes a UTF-8 document not well-formed (XML 1.0 §4.3.3), which
+    // pugixml does not check: Exchange never sends one, and text read past it would carry it
+    // into the journal, `agendad decisions --json` and the replies.
+    if (const auto bad = encoding::first_invalid_utf8(body); bad != std::string_view::npos) {
+        return failure<out_t>(where, "not valid UTF-8 at byte " + std::to_string(bad) +
+                                         ": the answer cannot be read");
+    }
     if (!is(*root, ns::soap, "Envelope")) {
         return failure<out_t>(where, "not a SOAP 1.1 envelope: the root element is " +
                                          qualified(*root) + at_node(*root) + " (expected {" +

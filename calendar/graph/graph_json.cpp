@@ -86,8 +86,12 @@ std::optional<json::value> parse_json(std::string_view text, std::string& error)
     const std::size_t used = parser.write(text.data(), text.size(), ec);
     if (!ec) parser.finish(ec);
     if (ec) {
+        const auto bad = encoding::first_invalid_utf8(text);
         if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
             error = "the body is empty, not JSON";
+        } else if (bad != std::string_view::npos && bad <= used) {
+            // Boost.JSON calls it a syntax error; the text is JSON, its bytes are not UTF-8.
+            error = "not valid UTF-8 at byte " + std::to_string(bad);
         } else {
             error = "not JSON: " + ec.message() + " at byte " + std::to_string(used);
         }

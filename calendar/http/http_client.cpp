@@ -297,7 +297,7 @@ asio::awaitable<exchange_outcome> exchange(Stream& stream, connection& c,
                            ec == bhttp::error::buffer_overflow;
         if (limit) {
             out.err = make_error(failure::too_large, "reading the response from", p.where,
-                                 "over " + std::to_string(p.max_bytes) + " bytes");
+                                 "over the limit of " + std::to_string(p.max_bytes) + " bytes");
         } else {
             fail(failure::protocol, "reading the response from", ec);
         }
