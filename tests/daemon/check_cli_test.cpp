@@ -4,9 +4,6 @@
 // notifications).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <filesystem>
 #include <fstream>
@@ -22,6 +19,7 @@
 
 #include "cli_fixture.h"
 #include "policy/signal.h"
+#include "support/test_ca.h"
 
 namespace {
 
@@ -41,8 +39,10 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 class daemon_check_cli : public agendad::test_support::cli_fixture {};
+using agendad::test_support::credentials;
 using agendad::test_support::read_file;
 using agendad::test_support::run_result;
+using agendad::test_support::self_signed_app_certificate;
 
 TEST_F(daemon_check_cli, without_files_checks_the_builtin_policy) {
     const run_result r = run({"check"});
@@ -170,42 +170,6 @@ TEST_F(daemon_check_cli, unknown_option_is_a_usage_error) {
 
 // ---- Microsoft Graph sources ----
 
-struct pem_pair {
-    std::string cert;
-    std::string key;
-};
-
-std::string pem_of(const std::function<int(BIO*)>& write) {
-    const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
-    if (!bio || write(bio.get()) != 1) throw std::runtime_error("PEM_write");
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(size));
-}
-
-// A self-signed certificate as an admin makes for an app registration: RSA 2048 (or an EC key,
-// which Microsoft's RS256 assertions cannot use), valid between the given days from now.
-pem_pair make_certificate(bool rsa = true, long not_before_days = -1, long not_after_days = 365) {
-    const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
-        rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"), &EVP_PKEY_free);
-    const std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
-    if (!key || !cert) throw std::runtime_error("key or certificate");
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), not_before_days * 86400);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), not_after_days * 86400);
-    X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("agendad"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), name);
-    X509_set_pubkey(cert.get(), key.get());
-    if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) throw std::runtime_error("sign");
-    return {pem_of([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); }), pem_of([&](BIO* b) {
-                return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr,
-                                                nullptr);
-            })};
-}
-
 class daemon_check_graph : public agendad::test_support::cli_fixture {
   protected:
     fs::path secret(const std::string& name, const std::string& text) {
@@ -215,9 +179,9 @@ class daemon_check_graph : public agendad::test_support::cli_fixture {
         return p;
     }
 
-    // A configuration with one Graph source whose credential lines are `credentials`
+    // A configuration with one Graph source whose credential lines are `credential_lines`
     // (starting on line 6) and `extra` lines after them.
-    fs::path config(const std::string& credentials, const std::string& extra = "",
+    fs::path config(const std::string& credential_lines, const std::string& extra = "",
                     const std::string& mailboxes =
                         "  - {address: ceo@contoso.example, source: m365, "
                         "org_domains: [contoso.example]}\n") {
@@ -227,12 +191,12 @@ class daemon_check_graph : public agendad::test_support::cli_fixture {
                      "    kind: graph\n"
                      "    tenant: contoso.example\n"
                      "    client_id: 11111111-2222-3333-4444-555555555555\n" +
-                         credentials + extra + "mailboxes:\n" + mailboxes);
+                         credential_lines + extra + "mailboxes:\n" + mailboxes);
     }
 
-    std::string pair_lines(const pem_pair& p) {
-        const fs::path cert = write("graph/app.crt", p.cert);
-        const fs::path key = secret("secrets/app.key", p.key);
+    std::string pair_lines(const credentials& p) {
+        const fs::path cert = write("graph/app.crt", p.cert_pem);
+        const fs::path key = secret("secrets/app.key", p.key_pem);
         return "    certificate_file: " + cert.string() +
                "\n    private_key_file: " + key.string() + "\n";
     }
@@ -253,7 +217,7 @@ TEST_F(daemon_check_graph, a_client_secret_is_fine_and_polling_is_a_warning) {
 }
 
 TEST_F(daemon_check_graph, a_certificate_and_its_key_are_proven_to_belong_together) {
-    const fs::path file = config(pair_lines(make_certificate()),
+    const fs::path file = config(pair_lines(self_signed_app_certificate()),
                                  "    poll_seconds: 30\n"
                                  "    notifications: {public_url: \"https://a.example/graph\"}\n");
     const run_result r = run({"check", file.string()});
@@ -264,9 +228,9 @@ TEST_F(daemon_check_graph, a_certificate_and_its_key_are_proven_to_belong_togeth
 }
 
 TEST_F(daemon_check_graph, a_key_of_another_certificate_is_an_error_at_certificate_file) {
-    const pem_pair one = make_certificate();
-    const pem_pair other = make_certificate();
-    const fs::path file = config(pair_lines({one.cert, other.key}));
+    const credentials one = self_signed_app_certificate();
+    const credentials other = self_signed_app_certificate();
+    const fs::path file = config(pair_lines({one.cert_pem, other.key_pem}));
     const run_result r = run({"check", file.string()});
     EXPECT_EQ(r.status, 1) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr(file.string() + ":6:23: sources.m365: certificate_file "));
@@ -277,7 +241,7 @@ TEST_F(daemon_check_graph, a_key_of_another_certificate_is_an_error_at_certifica
 }
 
 TEST_F(daemon_check_graph, an_ec_key_cannot_sign_rs256_assertions) {
-    const fs::path file = config(pair_lines(make_certificate(false)));
+    const fs::path file = config(pair_lines(self_signed_app_certificate(false)));
     const run_result r = run({"check", file.string()});
     EXPECT_EQ(r.status, 1) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr(file.string() + ":6:23: sources.m365: "));
@@ -285,13 +249,13 @@ TEST_F(daemon_check_graph, an_ec_key_cannot_sign_rs256_assertions) {
 }
 
 TEST_F(daemon_check_graph, an_expired_certificate_is_an_error_and_one_expiring_soon_a_warning) {
-    const fs::path expired = config(pair_lines(make_certificate(true, -30, -1)));
+    const fs::path expired = config(pair_lines(self_signed_app_certificate(true, -30, -1)));
     const run_result r = run({"check", expired.string()});
     EXPECT_EQ(r.status, 1) << r.out << r.err;
     EXPECT_THAT(r.out, HasSubstr(expired.string() + ":6:23: sources.m365.certificate_file: "));
     EXPECT_THAT(r.out, HasSubstr("has expired: Microsoft refuses it"));
 
-    const fs::path soon = config(pair_lines(make_certificate(true, -30, 10)));
+    const fs::path soon = config(pair_lines(self_signed_app_certificate(true, -30, 10)));
     const run_result w = run({"check", soon.string()});
     EXPECT_EQ(w.status, 0) << w.out << w.err;
     EXPECT_THAT(w.out,
@@ -302,10 +266,10 @@ TEST_F(daemon_check_graph, an_expired_certificate_is_an_error_and_one_expiring_s
 // EWS with hybrid modern auth signs in with an app registration's certificate: checked the
 // same way, at its line under oauth:.
 TEST_F(daemon_check_graph, an_ews_source_with_oauth_has_its_certificate_checked) {
-    const pem_pair one = make_certificate();
-    const pem_pair other = make_certificate();
-    const fs::path cert = write("ews/app.crt", one.cert);
-    const fs::path key = secret("secrets/ews.key", other.key);
+    const credentials one = self_signed_app_certificate();
+    const credentials other = self_signed_app_certificate();
+    const fs::path cert = write("ews/app.crt", one.cert_pem);
+    const fs::path key = secret("secrets/ews.key", other.key_pem);
     const fs::path file = write("agendad.yaml",
                                 "sources:\n"
                                 "  exchange:\n"

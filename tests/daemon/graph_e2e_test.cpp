@@ -31,11 +31,13 @@
 #include "support/fake_graph.h"
 #include "support/graph_events.h"
 #include "support/process.h"
+#include "support/test_ca.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using agendad::test_support::credentials;
 using agendad::test_support::fake_graph;
 using agendad::test_support::graph_event;
 using agendad::test_support::graph_event_id;
@@ -397,7 +399,37 @@ class graph_e2e : public agendad::test_support::e2e_fixture {
     }
 
 
-    fake_graph fake_{fake_graph::options{}};
+    // The app's certificate (for the tests that sign in with it) and the fake that accepts it as
+    // well as the client secret.
+    static const credentials& app_certificate() {
+        static const credentials c = agendad::test_support::self_signed_app_certificate();
+        return c;
+    }
+    static fake_graph::options fake_options() {
+        fake_graph::options o;
+        o.client_certificate_pem = app_certificate().cert_pem;
+        return o;
+    }
+
+    // `cfg` signing in with the app certificate (files beside it) instead of the client secret.
+    fs::path with_certificate(const fs::path& cfg) {
+        const fs::path cert = write("secrets/app.pem", app_certificate().cert_pem);
+        const fs::path key = write("secrets/app.key", app_certificate().key_pem);
+        fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+        std::string yaml = read_file(cfg);
+        const std::string line =
+            "    client_secret_file: " + (dir_ / "secrets/graph-client-secret").string() + "\n";
+        const auto at = yaml.find(line);
+        EXPECT_NE(at, std::string::npos);
+        if (at != std::string::npos) {
+            yaml.replace(at, line.size(),
+                         "    certificate_file: " + cert.string() +
+                             "\n    private_key_file: " + key.string() + "\n");
+        }
+        return write("agendad-certificate.yaml", yaml);
+    }
+
+    fake_graph fake_{fake_options()};
     std::vector<label> labels_ = labels();
     std::set<std::string> history_ids_;
     std::set<std::string> extra_ids_;  // invitations a test adds beyond the labelled set
@@ -439,6 +471,21 @@ TEST_F(graph_e2e, a_server_certificate_from_an_unknown_ca_is_refused_and_nothing
     deliver_invitations();
     expect_untrusted_server_refused(config(), owner);
     EXPECT_TRUE(fake_.requests().empty()) << fake_.requests().front().target;
+}
+
+// The private key of a certificate sign-in: neither the PEM nor any line of it shows anywhere.
+TEST_F(graph_e2e, no_private_key_shows_in_logs_metrics_decisions_or_crash_output) {
+    const fs::path cfg = with_certificate(config());
+    learn_history(cfg);
+    deliver_invitations();
+    std::vector<agendad::test_support::test_secret> secrets;
+    std::istringstream key(app_certificate().key_pem);
+    for (std::string line; std::getline(key, line);) {
+        if (line.rfind("-----", 0) != 0 && line.size() >= 16) secrets.push_back({line, ""});
+    }
+    ASSERT_GE(secrets.size(), 3u);
+    expect_secrets_never_shown(cfg, dir_ / "secrets/app.key", secrets,
+                               [&] { return all_answered(); }, owner);
 }
 
 TEST_F(graph_e2e, kill_9_at_random_points_never_loses_or_repeats_a_response) {

@@ -137,4 +137,15 @@ std::filesystem::path test_ca::write_loopback_server_files(
     return ca_file;
 }
 
+credentials self_signed_app_certificate(bool rsa, long not_before_days, long not_after_days) {
+    key_ptr key{rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256")};
+    check(key != nullptr, "EVP_RSA_gen / EVP_EC_gen");
+    cert_ptr cert = new_cert(key.get(), "agendad", 1, static_cast<int>(not_before_days),
+                             static_cast<int>(not_after_days));
+    check(X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) == 1,
+          "X509_set_issuer_name");
+    check(X509_sign(cert.get(), key.get(), EVP_sha256()) != 0, "X509_sign");
+    return {pem_of(cert.get()), pem_of(key.get())};
+}
+
 }  // namespace agendad::test_support

@@ -14,6 +14,12 @@ struct credentials {
     std::string key_pem;   // its private key (unencrypted PKCS#8)
 };
 
+// A self-signed certificate as an admin makes for an app registration (Graph, EWS OAuth):
+// RSA 2048, or an EC P-256 key (which Microsoft's RS256 assertions cannot use), valid from
+// `not_before_days` to `not_after_days` relative to now.
+credentials self_signed_app_certificate(bool rsa = true, long not_before_days = -1,
+                                        long not_after_days = 365);
+
 class test_ca {
   public:
     explicit test_ca(const std::string& common_name = "agendad test CA");
