@@ -32,6 +32,14 @@ agendad_install_missing() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# clang and its runtime libraries (libFuzzer, the sanitizers) for .ci/fuzz, the same way.
+agendad_install_fuzz_tools() {
+  local saved=("${agendad_packages[@]}")
+  agendad_packages=(clang libclang-rt-14-dev)
+  agendad_install_missing
+  agendad_packages=("${saved[@]}")
+}
+
 # agendad_build DIR [TARGET] [-- extra cmake arguments]
 agendad_build() {
   local dir="$1" target="${2:-all}"

@@ -28,3 +28,10 @@ if(AGENDAD_SANITIZE)
   target_link_options(agendad_flags INTERFACE -fsanitize=address,undefined
     $<$<CXX_COMPILER_ID:Clang>:-fno-sanitize=function>)
 endif()
+if(AGENDAD_FUZZ)
+  # Coverage instrumentation for every agendad library, so that libFuzzer sees which branches an
+  # input reached; only the fuzz executables link libFuzzer itself (-fsanitize=fuzzer). Linked
+  # too, so that every other program finds the coverage callbacks without a sanitizer runtime.
+  target_compile_options(agendad_flags INTERFACE -fsanitize=fuzzer-no-link)
+  target_link_options(agendad_flags INTERFACE -fsanitize=fuzzer-no-link)
+endif()
