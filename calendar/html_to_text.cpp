@@ -32,17 +32,27 @@ constexpr std::size_t max_scheme_length = 32;
 
 constexpr char32_t replacement_character = 0xFFFD;
 
-// Bytes that are text by themselves: not markup, not whitespace, and not the first byte of a
-// character that is replaced or removed (U+00A0, U+00AD, U+200B, U+FEFF).
+// Bytes that are text by themselves: not markup, not whitespace, not a control character, and
+// not the first byte of a character that is replaced or removed (U+00A0, U+00AD, U+200B, U+FEFF,
+// the C1 controls).
 constexpr std::array<bool, 256> is_plain_byte = [] {
     std::array<bool, 256> plain{};
     plain.fill(true);
-    for (unsigned char c : {'<', '&', ' ', '\t', '\n', '\r', '\f'}) {
+    for (unsigned char c = 0; c < 0x20; ++c) {
         plain[c] = false;
     }
+    plain['<'] = plain['&'] = plain[' '] = plain[0x7F] = false;
     plain[0xC2] = plain[0xE2] = plain[0xEF] = false;
     return plain;
 }();
+
+// C0 controls but white space, DEL and C1 controls: not text. Browsers show nothing for them, and
+// a terminal would take "&#27;[31m" from a stranger's invitation, once explain prints it, for an
+// escape sequence.
+bool is_control(char32_t cp) {
+    return (cp < 0x20 && !(cp == '\t' || cp == '\n' || cp == '\r' || cp == '\f')) || cp == 0x7F ||
+           (cp >= 0x80 && cp <= 0x9F);
+}
 
 bool is_html_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
@@ -262,12 +272,33 @@ std::string decode_attribute(std::string_view raw) {
 }
 
 // Browsers drop tabs and line breaks anywhere in a URL and trim the ends; wrapped hrefs in
-// generated mail rely on it.
+// generated mail rely on it. Other control characters are percent-encoded, as a browser's URL
+// parser does, so that the URL shown in the text holds none.
 std::string clean_url(std::string_view raw) {
     std::string url = decode_attribute(trim(raw));
     std::erase_if(url, [](char c) { return c == '\t' || c == '\n' || c == '\r'; });
     const std::string_view trimmed = trim(url);
-    return std::string(trimmed);
+    std::string out;
+    out.reserve(trimmed.size());
+    for (std::size_t i = 0; i < trimmed.size(); ++i) {
+        const auto c = static_cast<unsigned char>(trimmed[i]);
+        const bool c1 = c == 0xC2 && i + 1 < trimmed.size() &&
+                        static_cast<unsigned char>(trimmed[i + 1]) >= 0x80 &&
+                        static_cast<unsigned char>(trimmed[i + 1]) <= 0x9F;
+        if (c < 0x20 || c == 0x7F || c1) {
+            constexpr std::string_view hex = "0123456789ABCDEF";
+            for (std::size_t k = 0; k < (c1 ? 2U : 1U); ++k) {
+                const auto b = static_cast<unsigned char>(trimmed[i + k]);
+                out += '%';
+                out += hex[b >> 4];
+                out += hex[b & 0xF];
+            }
+            i += c1 ? 1 : 0;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -674,6 +705,13 @@ class converter {
         if (c == 0xC2 && next_is(1, 0xAD)) {  // soft hyphen
             return 2;
         }
+        if (c < 0x80 && is_control(c)) {
+            return 1;
+        }
+        if (c == 0xC2 && at + 1 < s.size() && static_cast<unsigned char>(s[at + 1]) >= 0x80 &&
+            static_cast<unsigned char>(s[at + 1]) <= 0x9F) {
+            return 2;  // a C1 control
+        }
         if (c == 0xE2 && next_is(1, 0x80) && next_is(2, 0x8B)) {  // zero-width space
             return 3;
         }
@@ -725,6 +763,9 @@ class converter {
         }
         if (cp < 0x80 && is_html_space(static_cast<char>(cp))) {
             whitespace(static_cast<char>(cp));
+            return;
+        }
+        if (is_control(cp)) {
             return;
         }
         std::string bytes;

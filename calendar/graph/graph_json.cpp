@@ -815,10 +815,11 @@ std::optional<graph_error> parse_error(std::string_view body) {
         } else {
             return std::nullopt;
         }
-        out.code = clean_utf8(trim(out.code), max_error_code);
+        // Trimmed again after the cut, which may end at white space.
+        out.code = trim(clean_utf8(trim(out.code), max_error_code));
         const std::string message = trim(out.message);
         out.message = clean_utf8(message, max_error_message);
-        if (out.message.size() < message.size()) out.message += "…";
+        if (out.message.size() < message.size()) out.message = trim(out.message) + "…";
         return out;
     } catch (...) {
         return std::nullopt;

@@ -707,10 +707,60 @@ bool x_property_used(std::string_view name) {
     return false;
 }
 
+namespace {
+
+// Properties whose TEXT values libical unescapes and agendad reads.
+bool has_text_value(const ical::scan& scan, const ical::scanned_line& line) {
+    for (std::string_view name : {"SUMMARY", "DESCRIPTION", "LOCATION", "UID", "X-ALT-DESC"}) {
+        if (scan.name_is(line, name)) return true;
+    }
+    return false;
+}
+
+// Appends a TEXT value, doubling every backslash that comes before a non-ASCII character. libical
+// reads a backslash that escapes nothing it knows as a space and drops the byte after it: for
+// "C:\Ünterlagen" or "\é" that is the first byte of a UTF-8 character, and the rest of the
+// character would be left behind as bytes that are not UTF-8. Doubled, the backslash is kept as
+// written. Returns whether anything was doubled.
+bool append_text_value(std::string& out, std::string_view raw) {
+    bool doubled = false;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        out += raw[i];
+        if (raw[i] != '\\') continue;
+        // The escaped character may follow a fold (a line break and a space or tab).
+        std::size_t next = i + 1;
+        while (true) {
+            if (raw.substr(next, 2) == "\r\n" && next + 2 < raw.size() &&
+                (raw[next + 2] == ' ' || raw[next + 2] == '\t')) {
+                next += 3;
+            } else if (next + 1 < raw.size() && raw[next] == '\n' &&
+                       (raw[next + 1] == ' ' || raw[next + 1] == '\t')) {
+                next += 2;
+            } else {
+                break;
+            }
+        }
+        if (next < raw.size() && static_cast<unsigned char>(raw[next]) >= 0x80) {
+            out += '\\';
+            doubled = true;
+        } else if (next < raw.size()) {
+            // An escape libical knows (or at least an ASCII one): copied as a pair, so that the
+            // second backslash of "\\" never starts an escape of its own.
+            out.append(raw.substr(i + 1, next - i));
+            i = next;
+        }
+    }
+    return doubled;
+}
+
+}  // namespace
+
 // The text libical needs to see: without the components and properties agendad never reads
 // (alarms, VTIMEZONEs of zones the system knows, unused X- properties), which are about a third
-// of an Outlook invitation and of libical's work. What agendad reads is unchanged; line numbers
-// come from the scan of the whole text. Empty when nothing is left out.
+// of an Outlook invitation and of libical's work, and with stray backslashes before non-ASCII
+// characters doubled in the TEXT values agendad reads (append_text_value). What agendad reads is
+// otherwise unchanged; line numbers come from the scan of the whole text. Empty when the text
+// would be the scan's own.
 std::string text_for_libical(const ical::scan& scan) {
     const auto& lines = scan.lines();
     std::vector<bool> keep(lines.size(), true);
@@ -744,13 +794,21 @@ std::string text_for_libical(const ical::scan& scan) {
             dropped = true;
         }
     }
-    if (!dropped) return {};
+    bool changed = dropped;
     const std::string_view text = scan.text();
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < lines.size(); ++i) {
-        if (keep[i]) out.append(text.substr(lines[i].begin, lines[i].end - lines[i].begin));
+        if (!keep[i]) continue;
+        const ical::scanned_line& l = lines[i];
+        if (has_text_value(scan, l) && l.value_at > l.begin && l.value_at <= l.end) {
+            out.append(text.substr(l.begin, l.value_at - l.begin));
+            changed = append_text_value(out, text.substr(l.value_at, l.end - l.value_at)) || changed;
+        } else {
+            out.append(text.substr(l.begin, l.end - l.begin));
+        }
     }
+    if (!changed) return {};
     return out;
 }
 

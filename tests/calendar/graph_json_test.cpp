@@ -560,6 +560,18 @@ TEST(graph_corpus, error_examples_give_code_and_message) {
     EXPECT_FALSE(parse_error(corpus_body("concepts-errors.03.block.json")).has_value());
 }
 
+// Found by the fuzz target's invariants: a code or message cut at its bound right after a space
+// kept that space, although the header promises trimmed text.
+TEST(graph_error, a_cut_code_or_message_is_trimmed) {
+    const std::string code = std::string(199, 'c') + " tail";
+    const std::string message = std::string(999, 'm') + " tail";
+    const auto e =
+        parse_error(R"({"error": {"code": ")" + code + R"(", "message": ")" + message + R"("}})");
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->code, std::string(199, 'c'));
+    EXPECT_EQ(e->message, std::string(999, 'm') + "…");
+}
+
 TEST(graph_corpus, mutated_examples_never_crash_a_reader) {
     std::mt19937 rng(20261124);
     int parsed = 0;

@@ -406,6 +406,21 @@ DESCRIPTION:Line one\nLine two\NPath C:\\shared\\deck.pptx\, slide 3)"));
     EXPECT_EQ(inv.description, "Line one\nLine two\nPath C:\\shared\\deck.pptx, slide 3");
 }
 
+// Found by fuzzing: libical reads a backslash before a character it does not know as an escape
+// of one byte, so "\\é" lost the first byte of é and left text that was not UTF-8. Such a
+// backslash is kept as written, also across a fold, while real escapes still work around it.
+TEST(quirks, backslash_before_non_ascii_is_kept_as_written) {
+    const invitation inv = single_event(ics("UID:bs-\\\xC3\xA9\n"
+                                            "DTSTART:20261201T150000Z\n"
+                                            "SUMMARY:Unterlagen in C:\\\xC3\x9C" "bersicht\\, bitte\n"
+                                            "DESCRIPTION:caf\\\n \xC3\xA9 \\\\\xE2\x82\xAC 5\\n\xE2\x80\x94\n"
+                                            "LOCATION:Raum \\\xE2\x80\x9C" "B\xE2\x80\x9D"));
+    EXPECT_EQ(inv.uid, "bs-\\\xC3\xA9");
+    EXPECT_EQ(inv.subject, "Unterlagen in C:\\\xC3\x9C" "bersicht, bitte");
+    EXPECT_EQ(inv.description, "caf\\\xC3\xA9 \\\xE2\x82\xAC 5\n\xE2\x80\x94");
+    EXPECT_EQ(inv.location, "Raum \\\xE2\x80\x9C" "B\xE2\x80\x9D");
+}
+
 TEST(quirks, html_only_description_is_converted_to_plain_text) {
     const invitation inv = single_event(ics(
         "UID:html\nDTSTART:20261201T150000Z\nDESCRIPTION:\nX-ALT-DESC;FMTTYPE=text/html:<html><bo"
