@@ -687,12 +687,15 @@ asio::awaitable<void> mailbox_worker::run(bool once) {
     while (!stopping_) {
         wake_requested_ = false;
         const pass_report r = co_await pass();
-        log::debug("pass", {{"mailbox", address()},
-                            {"synced", r.synced ? "yes" : "no"},
-                            {"read", std::to_string(r.items_read)},
-                            {"decided", std::to_string(r.decided)},
-                            {"carried_out", std::to_string(r.carried_out)},
-                            {"failed", std::to_string(r.failed)}});
+        // Every poll of every mailbox comes here: the fields are made only when they are logged.
+        if (log::enabled(config::log_level::debug)) {
+            log::debug("pass", {{"mailbox", address()},
+                                {"synced", r.synced ? "yes" : "no"},
+                                {"read", std::to_string(r.items_read)},
+                                {"decided", std::to_string(r.decided)},
+                                {"carried_out", std::to_string(r.carried_out)},
+                                {"failed", std::to_string(r.failed)}});
+        }
         if (once) break;
         // Back off after failures, with jitter so that many mailboxes do not retry in step.
         auto delay = setup_.poll;
