@@ -284,6 +284,27 @@ class store_faults : public agendad::test_support::daemon_fixture {
             << "the pass ended before the fault: the middle of a run was not tested";
     }
 
+    // A start with `fault` on: agendad refuses to act, says "refusing to act" and each of `said`,
+    // and sends nothing (`also` checks more while the fault is on); once the fault is gone, the
+    // next start sends each expected reply once.
+    void refused_at_start_then_exactly_once(const fs::path& cfg, const std::string& fault,
+                                            const std::vector<std::string>& said,
+                                            const std::string& slug, const std::string& case_name,
+                                            const std::function<void()>& also = {}) {
+        inject(fault);
+        const run_result r = run_with_shim(once_args(cfg));
+        EXPECT_EQ(r.status, 1) << r.err;
+        EXPECT_THAT(r.err, HasSubstr("refusing to act"));
+        for (const auto& words : said) EXPECT_THAT(r.err, HasSubstr(words));
+        EXPECT_TRUE(replies_in(outbox()).empty()) << "nothing may be sent without a journal";
+        if (also) also();
+
+        heal();
+        const run_result again = run_with_shim(once_args(cfg));
+        EXPECT_EQ(again.status, 0) << again.err;
+        expect_exactly_once(slug, case_name);
+    }
+
     fs::path control_;
     int injected_ = 0;
     std::map<std::string, std::string> expected_;
@@ -294,41 +315,23 @@ class store_faults : public agendad::test_support::daemon_fixture {
 // --- a full disk ------------------------------------------------------------------------------
 
 TEST_F(store_faults, a_full_disk_at_the_first_start_sends_nothing_and_leaves_no_half_store) {
-    const fs::path cfg = labelled_mailbox("enforce");
-    inject("enospc");
-    const run_result r = run_with_shim(once_args(cfg));
-    EXPECT_EQ(r.status, 1) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("refusing to act"));
-    EXPECT_THAT(r.err, HasSubstr(store_file().string()));
-    EXPECT_THAT(r.err, HasSubstr("disk is full"));
-    EXPECT_THAT(r.err, HasSubstr("free space"));
-    EXPECT_TRUE(replies_in(outbox()).empty()) << "nothing may be sent without a journal";
-    // Nothing that the next start could mistake for a store (or for a lost journal).
-    for (const auto& f : fs::directory_iterator(state_dir())) ADD_FAILURE() << "left: " << f.path();
-
-    heal();
-    const run_result again = run_with_shim(once_args(cfg));
-    EXPECT_EQ(again.status, 0) << again.err;
-    expect_exactly_once("disk-full-first-start", "disk full at first start");
+    refused_at_start_then_exactly_once(
+        labelled_mailbox("enforce"), "enospc",
+        {store_file().string(), "disk is full", "free space"}, "disk-full-first-start",
+        "disk full at first start", [&] {
+            // Nothing that the next start could mistake for a store (or for a lost journal).
+            for (const auto& f : fs::directory_iterator(state_dir()))
+                ADD_FAILURE() << "left: " << f.path();
+        });
 }
 
 TEST_F(store_faults, a_full_disk_at_start_with_a_journal_refuses_to_act_and_says_why) {
     // A journal of what dry-run decided; enforce would carry all of it out now.
     ASSERT_EQ(run_logged(once_args(labelled_mailbox("dry-run"))).status, 0);
-    const fs::path cfg = labelled_mailbox("enforce");
-    inject("enospc");
-    const run_result r = run_with_shim(once_args(cfg));
-    EXPECT_EQ(r.status, 1) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("refusing to act"));
-    EXPECT_THAT(r.err, HasSubstr(store_file().string()));
-    EXPECT_THAT(r.err, HasSubstr("No space left on device"));
-    EXPECT_THAT(r.err, HasSubstr("free space"));
-    EXPECT_TRUE(replies_in(outbox()).empty()) << "nothing may be sent without a journal";
-
-    heal();
-    const run_result again = run_with_shim(once_args(cfg));
-    EXPECT_EQ(again.status, 0) << again.err;
-    expect_exactly_once("disk-full-at-start", "disk full at start");
+    refused_at_start_then_exactly_once(
+        labelled_mailbox("enforce"), "enospc",
+        {store_file().string(), "No space left on device", "free space"}, "disk-full-at-start",
+        "disk full at start");
 }
 
 TEST_F(store_faults, a_disk_that_fills_in_the_middle_of_a_run_loses_and_repeats_nothing) {
@@ -361,39 +364,20 @@ TEST_F(store_faults, kill_9_while_the_disk_is_full_then_a_restart_sends_each_rep
 // --- a read-only file system --------------------------------------------------------------------
 
 TEST_F(store_faults, a_read_only_file_system_at_the_first_start_names_the_state_directory) {
-    const fs::path cfg = labelled_mailbox("enforce");
-    inject("erofs");
-    const run_result r = run_with_shim(once_args(cfg));
-    EXPECT_EQ(r.status, 1) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("refusing to act"));
-    EXPECT_THAT(r.err, HasSubstr("creating the state directory " + state_dir().string()));
-    EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
-    EXPECT_THAT(r.err, HasSubstr("needs a writable state directory"));
-    EXPECT_FALSE(fs::exists(state_dir()));
-    EXPECT_TRUE(replies_in(outbox()).empty()) << "nothing may be sent without a journal";
-
-    heal();
-    const run_result again = run_with_shim(once_args(cfg));
-    EXPECT_EQ(again.status, 0) << again.err;
-    expect_exactly_once("read-only-first-start", "read-only dir at first start");
+    refused_at_start_then_exactly_once(
+        labelled_mailbox("enforce"), "erofs",
+        {"creating the state directory " + state_dir().string(), "Read-only file system",
+         "needs a writable state directory"},
+        "read-only-first-start", "read-only dir at first start",
+        [&] { EXPECT_FALSE(fs::exists(state_dir())); });
 }
 
 TEST_F(store_faults, a_read_only_state_directory_with_a_journal_refuses_to_act) {
     ASSERT_EQ(run_logged(once_args(labelled_mailbox("dry-run"))).status, 0);
-    const fs::path cfg = labelled_mailbox("enforce");
-    inject("erofs");
-    const run_result r = run_with_shim(once_args(cfg));
-    EXPECT_EQ(r.status, 1) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("refusing to act"));
-    EXPECT_THAT(r.err, HasSubstr(store_file().string()));
-    EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
-    EXPECT_THAT(r.err, HasSubstr("needs a writable state directory"));
-    EXPECT_TRUE(replies_in(outbox()).empty()) << "nothing may be sent without a journal";
-
-    heal();
-    const run_result again = run_with_shim(once_args(cfg));
-    EXPECT_EQ(again.status, 0) << again.err;
-    expect_exactly_once("read-only-at-start", "read-only dir at start");
+    refused_at_start_then_exactly_once(
+        labelled_mailbox("enforce"), "erofs",
+        {store_file().string(), "Read-only file system", "needs a writable state directory"},
+        "read-only-at-start", "read-only dir at start");
 }
 
 TEST_F(store_faults, a_state_directory_that_turns_read_only_while_running_is_like_a_full_disk) {
