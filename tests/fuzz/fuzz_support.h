@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "calendar/encoding.h"
+#include "calendar/invitation.h"
 
 namespace agendad::fuzz {
 
@@ -48,6 +49,30 @@ inline void require_utf8(std::string_view s, std::string_view what) {
     if (bad == std::string_view::npos) return;
     const std::size_t from = bad > 40 ? bad - 40 : 0;
     fail(what, s.substr(from, 80));
+}
+
+// What every invitation a reader of the calendar hands out must be, whatever it read: its text in
+// UTF-8 (it goes into the journal, `decisions --json` and replies), and its owner entry, when it
+// has one, the mailbox's own. `who` names the reader in the message.
+inline void check_invitation(const calendar::invitation& e, std::string_view mailbox,
+                             std::string_view who) {
+    const auto text = [who](std::string_view field, const std::string& value) {
+        require_utf8(value, std::string(who) + ": not UTF-8: " + std::string(field));
+    };
+    text("uid", e.uid);
+    text("subject", e.subject);
+    text("description", e.description);
+    text("location", e.location);
+    text("organizer", e.organizer.address);
+    text("organizer name", e.organizer.name);
+    for (const auto& a : e.attendees) {
+        text("attendee", a.address);
+        text("attendee name", a.name);
+    }
+    if (e.owner) {
+        require(e.owner->address == mailbox,
+                std::string(who) + ": the owner's entry is someone else's", e.owner->address);
+    }
 }
 
 // Whether `s` (well-formed UTF-8) holds a control character (C0, DEL, C1) other than those in

@@ -24,27 +24,10 @@ using fuzz::require;
 constexpr std::string_view mailbox = "dana.whitfield@contoso.example";
 constexpr std::string_view where = "mailbox dana.whitfield@contoso.example, fuzz";
 
-void check_text(std::string_view field, const std::string& value) {
-    fuzz::require_utf8(value, "graph: not UTF-8: " + std::string(field));
-}
-
 void check_event(const graph::event& e) {
     const invitation& inv = e.inv;
     require(inv.source.file == where, "graph: an event that does not name where it came from");
-    check_text("subject", inv.subject);
-    check_text("description", inv.description);
-    check_text("location", inv.location);
-    check_text("uid", inv.uid);
-    check_text("organizer", inv.organizer.address);
-    check_text("organizer name", inv.organizer.name);
-    for (const auto& a : inv.attendees) {
-        check_text("attendee", a.address);
-        check_text("attendee name", a.name);
-    }
-    if (inv.owner) {
-        require(inv.owner->address == mailbox, "graph: the owner's entry is someone else's",
-                inv.owner->address);
-    }
+    fuzz::check_invitation(inv, mailbox, "graph");
     for (const auto& p : e.problems) require(!p.message.empty(), "graph: a problem without a message");
 }
 

@@ -32,27 +32,10 @@ const policy::policy& executive() {
     return p;
 }
 
-void check_text(std::string_view field, const std::string& value) {
-    fuzz::require_utf8(value, "parse_ics: not UTF-8: " + std::string(field));
-}
-
 void check_event(const calendar::invitation& e) {
     require(e.source.file == file, "parse_ics: an event that does not name its file");
     require(e.source.line >= 1, "parse_ics: an event without its BEGIN:VEVENT line");
-    check_text("uid", e.uid);
-    check_text("subject", e.subject);
-    check_text("description", e.description);
-    check_text("location", e.location);
-    check_text("organizer", e.organizer.address);
-    check_text("organizer name", e.organizer.name);
-    for (const auto& a : e.attendees) {
-        check_text("attendee", a.address);
-        check_text("attendee name", a.name);
-    }
-    if (e.owner) {
-        require(e.owner->address == mailbox, "parse_ics: the owner's entry is someone else's",
-                e.owner->address);
-    }
+    fuzz::check_invitation(e, mailbox, "parse_ics");
 }
 
 }  // namespace
