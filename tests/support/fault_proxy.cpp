@@ -22,6 +22,7 @@
 #include <optional>
 #include <thread>
 
+#include "support/accept_loop.h"
 #include "support/faults.h"
 
 namespace agendad::test_support {
@@ -85,7 +86,14 @@ struct fault_proxy::impl {
         acceptor.bind(ep);
         acceptor.listen();
         port = acceptor.local_endpoint().port();
-        asio::co_spawn(io, accept_loop(), asio::detached);
+        asio::co_spawn(io,
+                       connections.run(
+                           acceptor,
+                           [](tcp::socket socket) {
+                               return std::make_unique<connection>(std::move(socket));
+                           },
+                           [this](connection& c) { return session(c); }),
+                       asio::detached);
         thread = std::thread([this] {
             for (;;) {
                 try {
@@ -104,30 +112,6 @@ struct fault_proxy::impl {
         connections.clear();
         boost::system::error_code ec;
         acceptor.close(ec);
-    }
-
-    asio::awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(with_error);
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-                asio::steady_timer pause(io, 10ms);
-                co_await pause.async_wait(with_error);
-                continue;
-            }
-            const std::uint64_t id = ++next_connection;
-            connections.emplace(id, std::make_unique<connection>(std::move(socket)));
-            asio::co_spawn(io, serve(id), asio::detached);
-        }
-    }
-
-    asio::awaitable<void> serve(std::uint64_t id) {
-        try {
-            co_await session(*connections.at(id));
-        } catch (...) {
-            // The connection is dropped; the proxy goes on.
-        }
-        connections.erase(id);
     }
 
     void record(const request& req, int status, bool faulted) {
@@ -245,8 +229,7 @@ struct fault_proxy::impl {
     // io before the sockets that use it.
     asio::io_context io;
     tcp::acceptor acceptor;
-    std::map<std::uint64_t, std::unique_ptr<connection>> connections;  // the io thread's only
-    std::uint64_t next_connection = 0;
+    accepted_connections<connection> connections;  // the io thread's only
     std::uint16_t port = 0;
     std::thread thread;
 };

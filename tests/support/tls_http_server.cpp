@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/accept_loop.h"
 #include "support/faults.h"
 #include "support/process.h"
 #include "support/test_ca.h"
@@ -96,7 +97,14 @@ struct tls_http_server::impl {
     void start(handler h) {
         if (thread.joinable()) throw std::logic_error("test server: started twice");
         serve_request = std::move(h);
-        asio::co_spawn(io, accept_loop(), asio::detached);
+        asio::co_spawn(io,
+                       connections.run(
+                           acceptor,
+                           [this](tcp::socket socket) {
+                               return std::make_unique<http_connection>(std::move(socket), tls);
+                           },
+                           [this](http_connection& c) { return session(c); }),
+                       asio::detached);
         thread = std::thread([this] {
             for (;;) {
                 try {
@@ -107,30 +115,6 @@ struct tls_http_server::impl {
                 }
             }
         });
-    }
-
-    asio::awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(with_error);
-            if (ec) {
-                if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-                asio::steady_timer pause(io, 10ms);
-                co_await pause.async_wait(with_error);
-                continue;
-            }
-            const std::uint64_t id = ++next_connection;
-            connections.emplace(id, std::make_unique<http_connection>(std::move(socket), tls));
-            asio::co_spawn(io, serve(id), asio::detached);
-        }
-    }
-
-    asio::awaitable<void> serve(std::uint64_t id) {
-        try {
-            co_await session(*connections.at(id));
-        } catch (...) {
-            // The connection is dropped; the server goes on.
-        }
-        connections.erase(id);
     }
 
     asio::awaitable<void> session(http_connection& c) {
@@ -245,8 +229,7 @@ struct tls_http_server::impl {
     asio::io_context io;
     ssl::context tls;
     tcp::acceptor acceptor;
-    std::map<std::uint64_t, std::unique_ptr<http_connection>> connections;  // the io thread's only
-    std::uint64_t next_connection = 0;
+    accepted_connections<http_connection> connections;  // the io thread's only
     std::uint16_t port = 0;
     std::thread thread;
 };
