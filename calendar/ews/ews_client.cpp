@@ -17,7 +17,6 @@
 
 #include "calendar/encoding.h"
 #include "calendar/ews/ntlm.h"
-#include "calendar/graph/graph_client.h"
 #include "calendar/http/gate.h"
 
 namespace agendad::calendar::ews {
@@ -529,7 +528,7 @@ boost::asio::awaitable<source_result<parsed_response>> ews_client::call(
                 // sooner would only be refused again.
                 const auto header = a.find("Retry-After");
                 const auto after =
-                    header ? graph::parse_retry_after(*header, std::chrono::system_clock::now())
+                    header ? http::parse_retry_after(*header, std::chrono::system_clock::now())
                            : std::nullopt;
                 if (after) {
                     last += " (Retry-After " + std::to_string(after->count()) + " s)";

@@ -75,9 +75,4 @@ class graph_client {
 // policy"), 409/412 conflict, 429/5xx transient, other 4xx invalid.
 source_error graph_failure(const graph_client::answer& a, const std::string& doing);
 
-// A Retry-After header (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date ("Sun, 06 Nov 1994
-// 08:49:37 GMT") as seconds from `now` (0 when it is past). nullopt: not readable.
-std::optional<std::chrono::seconds> parse_retry_after(std::string_view text,
-                                                      std::chrono::system_clock::time_point now);
-
 }  // namespace agendad::calendar::graph

@@ -810,4 +810,66 @@ boost::asio::awaitable<result<response>> client::impl::send_over(
     }
 }
 
+namespace {
+
+// For Retry-After: spaces and tabs around a header value, an HTTP-date's month, its numbers.
+std::string_view trim_blanks(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+int month_number(std::string_view m) {
+    static constexpr const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (int i = 0; i < 12; ++i) {
+        if (encoding::iequals(m, names[i])) return i + 1;
+    }
+    return 0;
+}
+
+bool digits(std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+// Retry-After (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date (IMF-fixdate, "Sun, 06 Nov
+// 1994 08:49:37 GMT"); a date in the past is no wait. nullopt: not readable.
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view text,
+                                                      std::chrono::system_clock::time_point now) {
+    text = trim_blanks(text);
+    if (digits(text)) {
+        // Absurd, but a number: "too long".
+        if (text.size() > 9) return std::chrono::seconds{999999999};
+        return std::chrono::seconds{std::stoll(std::string(text))};
+    }
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    const auto comma = text.find(", ");
+    if (comma == std::string_view::npos) return std::nullopt;
+    const std::string_view rest = text.substr(comma + 2);
+    if (rest.size() != 24 || rest.substr(20) != " GMT") return std::nullopt;
+    const std::string_view day = rest.substr(0, 2), month = rest.substr(3, 3),
+                           year = rest.substr(7, 4), hh = rest.substr(12, 2),
+                           mm = rest.substr(15, 2), ss = rest.substr(18, 2);
+    if (rest[2] != ' ' || rest[6] != ' ' || rest[11] != ' ' || rest[14] != ':' || rest[17] != ':' ||
+        !digits(day) || !digits(year) || !digits(hh) || !digits(mm) || !digits(ss)) {
+        return std::nullopt;
+    }
+    const int mon = month_number(month);
+    if (mon == 0) return std::nullopt;
+    using namespace std::chrono;
+    const year_month_day ymd{std::chrono::year{std::stoi(std::string(year))},
+                             std::chrono::month{static_cast<unsigned>(mon)},
+                             std::chrono::day{static_cast<unsigned>(std::stoi(std::string(day)))}};
+    if (!ymd.ok()) return std::nullopt;
+    const int h = std::stoi(std::string(hh)), mi = std::stoi(std::string(mm)),
+              s = std::stoi(std::string(ss));
+    if (h > 23 || mi > 59 || s > 60) return std::nullopt;
+    const sys_seconds when = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
+    const auto left = duration_cast<seconds>(when - now);
+    return left.count() > 0 ? left : seconds{0};
+}
+
 }  // namespace agendad::calendar::http

@@ -147,4 +147,10 @@ private:
 // "Basic dXNlcjpwYXNz" for an Authorization header.
 std::string basic_authorization(std::string_view user, std::string_view password);
 
+// A Retry-After header (RFC 9110 §10.2.3), as Graph, Exchange and their front ends send it:
+// delay-seconds, or an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT") as seconds from `now` (0 when
+// it is past). nullopt: not readable.
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view text,
+                                                      std::chrono::system_clock::time_point now);
+
 }  // namespace agendad::calendar::http

@@ -484,18 +484,4 @@ TEST(graph_failure_test, maps_statuses_and_names_the_graph_error) {
     EXPECT_THAT(graph_failure(a, doing).message, Not(HasSubstr("application access policy")));
 }
 
-TEST(graph_retry_after_test, seconds_and_http_dates) {
-    const auto now = std::chrono::sys_days{std::chrono::year{1994} / 11 / 6} + 8h + 49min;
-    EXPECT_EQ(parse_retry_after("7", now), 7s);
-    EXPECT_EQ(parse_retry_after(" 120 ", now), 120s);
-    EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), 37s);
-    EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), 0s);  // past
-    EXPECT_EQ(parse_retry_after("Mon, 07 Nov 1994 08:49:00 GMT", now), 86400s);
-    EXPECT_FALSE(parse_retry_after("", now));
-    EXPECT_FALSE(parse_retry_after("soon", now));
-    EXPECT_FALSE(parse_retry_after("-5", now));
-    EXPECT_FALSE(parse_retry_after("Sun, 06 Foo 1994 08:49:37 GMT", now));
-    EXPECT_FALSE(parse_retry_after("Sun, 31 Feb 1994 08:49:37 GMT", now));
-}
-
 }  // namespace

@@ -1147,6 +1147,20 @@ TEST_F(http_client_test, unresolvable_host_fails_within_the_connect_timeout) {
 // ---------------------------------------------------------------------------------------------
 // Pure functions
 
+TEST(retry_after, seconds_and_http_dates) {
+    const auto now = std::chrono::sys_days{std::chrono::year{1994} / 11 / 6} + 8h + 49min;
+    EXPECT_EQ(ah::parse_retry_after("7", now), 7s);
+    EXPECT_EQ(ah::parse_retry_after(" 120 ", now), 120s);
+    EXPECT_EQ(ah::parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), 37s);
+    EXPECT_EQ(ah::parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), 0s);  // past
+    EXPECT_EQ(ah::parse_retry_after("Mon, 07 Nov 1994 08:49:00 GMT", now), 86400s);
+    EXPECT_FALSE(ah::parse_retry_after("", now));
+    EXPECT_FALSE(ah::parse_retry_after("soon", now));
+    EXPECT_FALSE(ah::parse_retry_after("-5", now));
+    EXPECT_FALSE(ah::parse_retry_after("Sun, 06 Foo 1994 08:49:37 GMT", now));
+    EXPECT_FALSE(ah::parse_retry_after("Sun, 31 Feb 1994 08:49:37 GMT", now));
+}
+
 TEST(basic_authorization, encodes_user_colon_password_in_base64) {
     EXPECT_EQ(ah::basic_authorization("user", "pass"), "Basic dXNlcjpwYXNz");
     EXPECT_EQ(ah::basic_authorization("Aladdin", "open sesame"),
