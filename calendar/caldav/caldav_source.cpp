@@ -647,12 +647,12 @@ asio::awaitable<void_result> caldav_source::deliver_reply(const invitation& inv,
     // Refused after the dot (a 4xx/5xx to the data): certainly not delivered, so not marked.
     // When even that cannot be journaled, the mark stays (never twice), and the log says that
     // this reply now needs a person.
-    std::string doing = "sending the reply for " + inv.uid + " to " + m.to + ": ";
+    std::string doing = "sending the reply for " + inv.uid + " to " + m.to;
     if (marked && r.delivery.clear && !r.delivery.clear()) {
-        doing = "sending the reply for " + inv.uid + " to " + m.to +
-                " (refused, and the refusal could not be journaled: agendad will not send this "
-                "reply again; send it by hand): ";
+        doing += " (refused, and the refusal could not be journaled: agendad will not send this "
+                 "reply again; send it by hand)";
     }
+    doing += ": ";
     switch (e.kind) {
         case smtp::failure::auth:
         case smtp::failure::tls:
