@@ -696,7 +696,9 @@ asio::awaitable<void> mailbox_worker::run(bool once) {
                                 {"carried_out", std::to_string(r.carried_out)},
                                 {"failed", std::to_string(r.failed)}});
         }
-        if (once) break;
+        // Asked to stop during the pass: end now, not after a poll interval's sleep (the drain
+        // would wait for it, and give up after 30 s).
+        if (once || stopping_) break;
         // Back off after failures, with jitter so that many mailboxes do not retry in step.
         auto delay = setup_.poll;
         if (failures_ > 0) {

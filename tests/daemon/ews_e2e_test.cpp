@@ -41,6 +41,7 @@ using agendad::test_support::eventually;
 using agendad::test_support::read_file;
 using agendad::test_support::run_result;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 const fs::path labelled = fs::path(AGENDAD_SHARED_DIR) / "labeled-invitations";
@@ -435,6 +436,25 @@ TEST_F(ews_e2e, a_streaming_notification_brings_an_invitation_in_without_waiting
     for (const auto& c : fake_.responses()) ++per_item[c.item_id];
     EXPECT_EQ(per_item.size(), 2u);
     for (const auto& [id, n] : per_item) EXPECT_EQ(n, 1) << id;
+}
+
+// SIGTERM in the middle of a pass: the pass may finish, then the daemon ends at once rather than
+// sleeping out its poll interval first (here 5 minutes; the drain would give up after 30 s).
+TEST_F(ews_e2e, sigterm_during_a_pass_ends_the_daemon_when_the_pass_is_done) {
+    const fs::path cfg = config({}, 300);
+    learn_history(cfg);
+    fake_ews::fault slow;
+    slow.what = fake_ews::fault::kind::delay;
+    slow.delay = 2s;
+    fake_.fail_next("SyncFolderItems", slow);
+    running d = start(run_args(cfg));
+    ASSERT_TRUE(eventually([&] { return fake_.faults_given() == 1; }, 10s)) << read_file(d.err);
+
+    const auto stopping = std::chrono::steady_clock::now();
+    const run_result r = stop(d);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - stopping, 8s) << r.err;
+    EXPECT_THAT(r.err, Not(HasSubstr("drain took too long")));
 }
 
 TEST_F(ews_e2e, a_mailbox_the_account_may_not_impersonate_is_named_and_the_others_are_served) {

@@ -531,6 +531,7 @@ struct fake_ews::impl {
         for (auto it = faults.begin(); it != faults.end(); ++it) {
             if (!it->operation.empty() && it->operation != operation) continue;
             fault f = it->f;
+            ++faults_given;
             if (--it->remaining <= 0) faults.erase(it);
             return f;
         }
@@ -1194,6 +1195,7 @@ struct fake_ews::impl {
     std::map<std::string, int> in_flight;
     int max_in_flight = 0;
     int handshakes = 0;
+    int faults_given = 0;  // fail_next faults handed out (a delay counts when it starts)
     int streams_open = 0;
 
     std::set<open_stream*> streams;  // the io thread's only
@@ -1309,6 +1311,11 @@ void fake_ews::fail_next(const std::string& operation, fault f, int times) {
     if (times <= 0) return;
     std::lock_guard lock(impl_->mu);
     impl_->faults.push_back({operation, f, times});
+}
+
+int fake_ews::faults_given() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->faults_given;
 }
 
 void fake_ews::expire_sync_states() {

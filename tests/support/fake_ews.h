@@ -133,6 +133,8 @@ class fake_ews {
     // element: "SyncFolderItems", "GetItem", ...; "Autodiscover" for autodiscover; empty: any)
     // get `f` instead of their answer.
     void fail_next(const std::string& operation, fault f, int times = 1);
+    // How many fail_next faults were handed out so far (a delay counts as soon as it begins).
+    int faults_given() const;
     // Every SyncState issued so far answers ErrorInvalidSyncStateData from now on.
     void expire_sync_states();
     // Every item gets a new ChangeKey silently (no sync change, no notification): a CreateItem
