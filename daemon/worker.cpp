@@ -9,6 +9,7 @@
 #include <set>
 
 #include "daemon/log.h"
+#include "daemon/poll_schedule.h"
 #include "daemon/sources.h"
 #include "policy/evaluate.h"
 #include "policy/reply.h"
@@ -699,17 +700,20 @@ asio::awaitable<void> mailbox_worker::run(bool once) {
         // Asked to stop during the pass: end now, not after a poll interval's sleep (the drain
         // would wait for it, and give up after 30 s).
         if (once || stopping_) break;
-        // Back off after failures, with jitter so that many mailboxes do not retry in step.
-        auto delay = setup_.poll;
-        if (failures_ > 0) {
-            const auto factor = 1 << std::min(failures_, 6);
-            delay = std::min<std::chrono::seconds>(setup_.poll * factor, std::chrono::minutes{15});
-            delay +=
-                std::chrono::seconds{jitter() % (static_cast<unsigned>(delay.count()) / 4 + 1)};
-        }
         // A wake during the pass asks for another one at once (unless the source is failing).
         if (wake_requested_ && failures_ == 0) continue;
-        timer_->expires_after(delay);
+        if (failures_ > 0) {
+            // Back off, with jitter so that many mailboxes do not retry in step.
+            const auto factor = 1 << std::min(failures_, 6);
+            auto delay =
+                std::min<std::chrono::seconds>(setup_.poll * factor, std::chrono::minutes{15});
+            delay +=
+                std::chrono::seconds{jitter() % (static_cast<unsigned>(delay.count()) / 4 + 1)};
+            timer_->expires_after(delay);
+        } else {
+            // On the mailbox's slot of the interval: the mailboxes of a slot share one wakeup.
+            timer_->expires_at(next_poll(std::chrono::steady_clock::now(), setup_.poll, address()));
+        }
         co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
     }
 }

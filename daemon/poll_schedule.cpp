@@ -1,0 +1,34 @@
+// See poll_schedule.h.
+#include "daemon/poll_schedule.h"
+
+#include <algorithm>
+
+namespace agendad::daemon {
+
+int poll_slot(std::string_view mailbox, int slots) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (const char c : mailbox) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ull;
+    }
+    return static_cast<int>(h % static_cast<std::uint64_t>(std::max(1, slots)));
+}
+
+std::chrono::steady_clock::time_point next_poll(std::chrono::steady_clock::time_point now,
+                                                std::chrono::milliseconds interval,
+                                                std::string_view mailbox, int slots) {
+    using std::chrono::nanoseconds;
+    using time_point = std::chrono::steady_clock::time_point;
+    const nanoseconds period = std::max<nanoseconds>(interval, std::chrono::milliseconds{1});
+    slots = std::max(1, slots);
+    const nanoseconds phase = period / slots * poll_slot(mailbox, slots);
+    // The slot's points are phase + k * period on the steady clock: the first one after `after`.
+    const time_point after = std::chrono::time_point_cast<time_point::duration>(now + period / 2);
+    const nanoseconds since = after.time_since_epoch() - phase;
+    auto k = since.count() / period.count();
+    if (since.count() % period.count() < 0) --k;  // floor for a clock before its epoch
+    const nanoseconds point = phase + period * (k + 1);
+    return time_point(std::chrono::duration_cast<time_point::duration>(point));
+}
+
+}  // namespace agendad::daemon
