@@ -11,6 +11,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -28,6 +29,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <limits>
 #include <map>
@@ -61,8 +63,10 @@ using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 // invalid state and crashes): results are bound to a variable first, as everywhere below.
 constexpr auto with_error = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view user_agent = "agendad/0.1";
-// Idle connections kept per origin: one per concurrent request is plenty for one mailbox.
-constexpr std::size_t max_idle_per_origin = 4;
+// Idle connections kept per origin. A client serves every mailbox of a source, and the mailboxes
+// of a poll slot (daemon/poll_schedule.h) send at the same moment: fewer than that would close
+// and reopen connections on every poll.
+constexpr std::size_t max_idle_per_origin = 32;
 
 // ---------------------------------------------------------------------------------------------
 // URLs (RFC 3986), strict: what we cannot send verbatim in a request line is rejected.
@@ -221,7 +225,7 @@ struct exchange_outcome {
 };
 
 struct exchange_params {
-    const bhttp::request<bhttp::string_body>* request = nullptr;
+    const std::string* request = nullptr;  // the whole request, as sent
     std::string where;
     steady::time_point deadline;
     std::chrono::milliseconds request_timeout{};
@@ -261,6 +265,7 @@ asio::awaitable<std::pair<error_code, std::size_t>> read_final_header(
 response head_of(const bhttp::response<bhttp::string_body>& message) {
     response r;
     r.status = static_cast<int>(message.result_int());
+    r.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
     for (const auto& field : message) {
         r.headers.push_back(header{std::string(field.name_string()), std::string(field.value())});
     }
@@ -284,7 +289,8 @@ asio::awaitable<exchange_outcome> exchange(Stream& stream, connection& c,
         }
     };
 
-    if (auto [ec, n] = co_await bhttp::async_write(stream, *p.request, with_error); ec) {
+    if (auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*p.request), with_error);
+        ec) {
         fail(failure::connect, "sending the request to", ec);
         co_return out;
     }
@@ -580,6 +586,18 @@ struct client::impl {
             error_code ec;
             tcp::resolver::results_type results;
         };
+        // An address needs no lookup (nor the resolver's thread).
+        error_code not_an_address;
+        const auto address = asio::ip::make_address(u.host, not_an_address);
+        if (!not_an_address) {
+            unsigned long port = 0;
+            const auto [end, bad] =
+                std::from_chars(u.port.data(), u.port.data() + u.port.size(), port);
+            if (bad == std::errc{} && end == u.port.data() + u.port.size() && port <= 65535) {
+                co_return tcp::resolver::results_type::create(
+                    tcp::endpoint(address, static_cast<unsigned short>(port)), u.host, u.port);
+            }
+        }
         auto state = std::make_shared<lookup>(executor);
         state->done.expires_at(deadline);
         state->resolver.async_resolve(
@@ -718,15 +736,24 @@ boost::asio::awaitable<result<response>> client::impl::send_over(
         co_return make_error(failure::protocol, "sending to", where, "invalid method or target");
     }
 
-    bhttp::request<bhttp::string_body> message;
-    message.version(11);
-    message.method_string(r.method);
-    message.target(target);
+    // The request as it goes on the wire, written here in one piece: every poll of every
+    // mailbox sends one, and Beast's serializer cost more than the rest of a poll together.
+    std::string wire;
+    std::size_t size = r.method.size() + target.size() + where.size() + r.body.size() + 128;
+    for (const auto& h : r.headers) size += h.name.size() + h.value.size() + 4;
+    wire.reserve(size);
+    wire.append(r.method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
     const bool default_port_used = base.port == default_port(base.scheme);
     const bool v6 = base.host.find(':') != std::string::npos;
-    message.set(bhttp::field::host,
-                default_port_used ? (v6 ? "[" + base.host + "]" : base.host) : where);
-    message.set(bhttp::field::user_agent, user_agent);
+    if (!default_port_used) {
+        wire.append(where);
+    } else if (v6) {
+        wire.append("[").append(base.host).append("]");
+    } else {
+        wire.append(base.host);
+    }
+    wire.append("\r\n");
+    bool own_user_agent = false;
     for (const auto& h : r.headers) {
         if (!valid_token(h.name) || !valid_field_value(h.value)) {
             // The name only: the value may be a credential.
@@ -739,18 +766,23 @@ boost::asio::awaitable<result<response>> client::impl::send_over(
             continue;
         }
         if (iequals(h.name, "user-agent")) {
-            message.set(bhttp::field::user_agent, h.value);
-        } else {
-            message.insert(h.name, h.value);
+            if (own_user_agent) continue;
+            own_user_agent = true;
         }
+        wire.append(h.name).append(": ").append(h.value).append("\r\n");
     }
-    message.set(bhttp::field::connection, "keep-alive");
-    message.body() = r.body;
-    message.prepare_payload();
+    if (!own_user_agent) wire.append("User-Agent: ").append(user_agent).append("\r\n");
+    wire.append("Connection: keep-alive\r\n");
+    // As RFC 9110 §8.6 has it: a length for any body, and for the methods that expect one.
+    if (!r.body.empty() || iequals(r.method, "POST") || iequals(r.method, "PUT") ||
+        iequals(r.method, "PATCH") || iequals(r.method, "OPTIONS")) {
+        wire.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+    }
+    wire.append("\r\n").append(r.body);
 
     const auto start = steady::now();
     exchange_params params;
-    params.request = &message;
+    params.request = &wire;
     params.where = where;
     params.deadline = start + self.lim.request_timeout;
     params.request_timeout = self.lim.request_timeout;
