@@ -133,7 +133,11 @@ const invitation* same_meeting(const parsed_calendar& parsed, const invitation& 
 }  // namespace
 
 caldav_source::caldav_source(std::shared_ptr<http::client> http, caldav_settings settings)
-    : http_(std::move(http)), settings_(std::move(settings)) {}
+    : http_(std::move(http)), settings_(std::move(settings)) {
+    // Made once: it goes with every request, and every poll is one.
+    if (!settings_.user.empty())
+        authorization_ = http::basic_authorization(settings_.user, settings_.password);
+}
 
 std::string caldav_source::describe() const {
     std::string text = "CalDAV calendar " + (calendar_ ? calendar_->origin() + calendar_->target
@@ -149,10 +153,8 @@ http::request caldav_source::request(std::string method, std::string target) con
     http::request r;
     r.method = std::move(method);
     r.target = std::move(target);
-    if (!settings_.user.empty()) {
-        r.headers.push_back(
-            {"Authorization", http::basic_authorization(settings_.user, settings_.password)});
-    }
+    r.headers.reserve(4);  // with Depth, Content-Type and If-Match at most
+    if (!authorization_.empty()) r.headers.push_back({"Authorization", authorization_});
     return r;
 }
 
@@ -451,21 +453,24 @@ asio::awaitable<source_result<sync_result>> caldav_source::sync(const std::strin
     out.token = std::string(sync_prefix) + *parsed->sync_token;
     std::vector<std::string> stale;
     std::vector<std::string> removed;
-    std::map<std::string, source_item> next =
-        incremental ? cache_ : std::map<std::string, source_item>{};
+    // A full listing replaces the cache; changes are applied to it in place (an idle poll lists
+    // nothing and so touches nothing), and only once everything they need was read.
+    std::map<std::string, source_item> listed;
     const std::string self = comparable(calendar_->target);
     for (const auto& m : parsed->responses) {
         if (comparable(m.href) == self || m.is_collection) continue;
         const std::string href = path_of(m.href);
         if (m.status == 404) {
             removed.push_back(href);
-            next.erase(href);
             continue;
         }
         if (auto it = cache_.find(href);
             it != cache_.end() && m.etag && it->second.etag == *m.etag) {
-            next.insert_or_assign(href, it->second);
-            if (incremental) out.items.push_back(it->second);
+            if (incremental) {
+                out.items.push_back(it->second);
+            } else {
+                listed.insert_or_assign(href, it->second);
+            }
         } else {
             stale.push_back(href);
         }
@@ -474,18 +479,18 @@ asio::awaitable<source_result<sync_result>> caldav_source::sync(const std::strin
     std::vector<std::string> missing;
     auto got = co_await fetch(stale, fetched, missing);
     if (!got) co_return got.error();
-    for (const auto& href : missing) {
-        next.erase(href);
-        removed.push_back(href);
-    }
-    for (auto& item : fetched) {
-        if (incremental) out.items.push_back(item);
-        next.insert_or_assign(item.item_id, std::move(item));
-    }
-    cache_ = std::move(next);
+    removed.insert(removed.end(), missing.begin(), missing.end());
     if (incremental) {
+        for (const auto& href : removed) cache_.erase(href);
+        for (auto& item : fetched) {
+            out.items.push_back(item);
+            cache_.insert_or_assign(item.item_id, std::move(item));
+        }
         out.removed = std::move(removed);
     } else {
+        for (const auto& href : removed) listed.erase(href);
+        for (auto& item : fetched) listed.insert_or_assign(item.item_id, std::move(item));
+        cache_ = std::move(listed);
         for (const auto& [href, item] : cache_) out.items.push_back(item);
     }
     co_return out;

@@ -73,6 +73,7 @@ class caldav_source final : public source {
 
     std::shared_ptr<http::client> http_;
     caldav_settings settings_;
+    std::string authorization_;  // the Authorization header's value, or "" without a user
     std::optional<http::url> base_;
     std::optional<http::url> calendar_;
     bool schedules_ = false;

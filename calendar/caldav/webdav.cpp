@@ -38,10 +38,22 @@ constexpr std::string_view caldav_ns = "urn:ietf:params:xml:ns:caldav";
 std::string xml_text(std::string_view s) {
     std::string out;
     out.reserve(s.size() + 16);
+    const auto plain = [](unsigned char b) {
+        return b >= 0x20 && b < 0x7F && b != '&' && b != '<' && b != '>' && b != '"' &&
+               b != '\'';
+    };
     for (std::size_t i = 0; i < s.size();) {
+        // A run of ASCII that needs nothing, at once (a sync token goes out on every poll).
+        std::size_t run = i;
+        while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) ++run;
+        if (run > i) {
+            out.append(s.substr(i, run - i));
+            i = run;
+            continue;
+        }
         const char c = s[i];
         const auto u = static_cast<unsigned char>(c);
-        const std::size_t length = encoding::utf8_sequence_length(s, i);
+        const std::size_t length = u < 0x80 ? 1 : encoding::utf8_sequence_length(s, i);
         if (length > 1) {
             out.append(s.substr(i, length));
             i += length;
