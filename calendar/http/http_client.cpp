@@ -36,6 +36,7 @@
 #include <utility>
 
 #include "calendar/encoding.h"
+#include "calendar/http/gate.h"
 
 namespace agendad::calendar::http {
 namespace {
@@ -533,6 +534,7 @@ struct client::impl {
     ssl::context context{ssl::context::tls_client};
     std::string context_error;  // a CA file that could not be loaded fails every https request
     std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;
+    std::map<std::string, std::unique_ptr<gate>> in_flight;  // with lim.max_in_flight_per_origin
 
     impl(asio::any_io_executor ex, tls_options t, limits l)
         : executor(std::move(ex)), tls(std::move(t)), lim(l) {
@@ -780,6 +782,15 @@ boost::asio::awaitable<result<response>> client::impl::send_over(
     }
     wire.append("\r\n").append(r.body);
 
+    // Waiting for a turn is not part of the request's time.
+    std::optional<agendad::calendar::http::held> turn;
+    if (self.lim.max_in_flight_per_origin > 0) {
+        auto& g = self.in_flight[origin];
+        if (!g) g = std::make_unique<gate>(static_cast<int>(self.lim.max_in_flight_per_origin));
+        gate& mine = *g;
+        co_await mine.acquire();
+        turn.emplace(mine);
+    }
     const auto start = steady::now();
     exchange_params params;
     params.request = &wire;

@@ -822,6 +822,48 @@ TEST_F(http_client_test, concurrent_requests_use_separate_connections_then_reuse
     EXPECT_EQ(server.requests.size(), 3u);
 }
 
+// A CalDAV source's client limits the requests in flight to one server (a small server's accept
+// queue drops connections beyond it); the others wait their turn, and the wait does not count
+// against their request timeout.
+TEST_F(http_client_test, requests_beyond_the_limit_per_origin_wait_their_turn) {
+    int now = 0;
+    int most = 0;
+    test_server server(io_, [&](server_connection& c) -> asio::awaitable<void> {
+        for (;;) {
+            const auto req = co_await c.read_request();
+            if (!req) co_return;
+            most = std::max(most, ++now);
+            asio::steady_timer work(io_, 150ms);
+            co_await work.async_wait(with_error);
+            --now;
+            const auto ok = co_await c.write(http_response("HTTP/1.1 200 OK", "", "done"));
+            if (!ok) co_return;
+        }
+    });
+    ah::limits lim;
+    lim.max_in_flight_per_origin = 2;
+    lim.request_timeout = 400ms;  // six answers of 150 ms, two at a time, take 450 ms
+    ah::client client(io_.get_executor(), {}, lim);
+    const ah::url base = server.url("/");
+    const ah::request r;
+    std::vector<std::optional<ah::result<ah::response>>> results(6);
+    run(io_, [&]() -> asio::awaitable<void> {
+        int pending = static_cast<int>(results.size());
+        asio::steady_timer all_done(io_, steady::time_point::max());
+        const auto one =
+            [&](std::optional<ah::result<ah::response>>& out) -> asio::awaitable<void> {
+            out = co_await client.send(base, r);
+            if (--pending == 0) all_done.cancel();
+        };
+        for (auto& out : results) asio::co_spawn(io_, one(out), rethrow);
+        co_await all_done.async_wait(with_error);
+    });
+    for (const auto& result : results) EXPECT_TRUE(result && *result) << describe(result);
+    EXPECT_EQ(most, 2);
+    EXPECT_EQ(server.requests.size(), results.size());
+    EXPECT_LE(server.connections, 2);
+}
+
 TEST_F(http_client_test, head_response_has_no_body_and_keeps_the_connection) {
     test_server server(io_, [](server_connection& c) -> asio::awaitable<void> {
         while (const auto req = co_await c.read_request()) {
