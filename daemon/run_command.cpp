@@ -697,7 +697,8 @@ int run_command(std::span<const std::string_view> args, std::ostream& out, std::
         return exit_input_errors;
     }
 
-    asio::io_context io;
+    // Run by this thread alone (the hint spares the scheduler's cross-thread wakeups).
+    asio::io_context io{1};
     const clock clk = opt.now ? clock::starting_at(*opt.now) : clock{};
     supervisor s(io, opt, std::move(*db), clk);
     if (!s.start(std::move(*loaded.config))) return exit_usage;

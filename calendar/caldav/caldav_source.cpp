@@ -410,13 +410,16 @@ asio::awaitable<source_result<sync_result>> caldav_source::sync(const std::strin
     // A token of ours with the server's token in it: changes since then; else everything.
     std::string server_token;
     const bool incremental = token.starts_with(sync_prefix) && token.size() > sync_prefix.size();
-    if (incremental) server_token = token.substr(sync_prefix.size());
-    const std::string empty;
+    if (incremental) server_token = token.substr(sync_prefix.size());  // else "": everything
 
     http::request r = request("REPORT", calendar_->target);
     r.headers.push_back({"Depth", "0"});
     r.headers.push_back({"Content-Type", "application/xml; charset=utf-8"});
-    r.body = caldav::sync_collection_body(incremental ? server_token : empty);
+    if (sync_body_.empty() || sync_body_token_ != server_token) {
+        sync_body_ = caldav::sync_collection_body(server_token);
+        sync_body_token_ = server_token;
+    }
+    r.body = sync_body_;
     const std::string doing = "syncing " + calendar_->target;
     auto answer = co_await send(*calendar_, r, doing);
     if (!answer) co_return answer.error();

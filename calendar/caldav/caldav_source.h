@@ -79,6 +79,10 @@ class caldav_source final : public source {
     bool schedules_ = false;
     bool has_sync_collection_ = true;
     std::map<std::string, source_item> cache_;  // href → last read, to skip unchanged objects
+    // The last sync-collection body and the server token it holds: an idle poll sends the same
+    // body again.
+    std::string sync_body_token_;
+    std::string sync_body_;
 };
 
 }  // namespace agendad::calendar
