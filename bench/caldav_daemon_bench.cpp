@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -44,9 +45,11 @@
 #include <vector>
 
 #include "bench_support.h"
+#include "calendar/caldav/webdav.h"
 #include "calendar/http/http_client.h"
 #include "calendar/ical/parse.h"
 #include "calendar/invitation.h"
+#include "daemon/poll_schedule.h"
 #include "support/files.h"
 #include "support/process.h"
 #include "support/radicale.h"
@@ -368,9 +371,10 @@ proc_sample sample_process(pid_t pid, bool threads_ns) {
 
 // Sends `request` (a whole HTTP/1.0 request) to 127.0.0.1:port on a new connection and reads
 // until the server closes it, blocking. The whole answer; empty on failure.
-std::string round_trip(std::uint16_t port, const std::string& request) {
+// A blocking TCP connection to 127.0.0.1:port with 5 s send and receive timeouts; -1 on failure.
+int connect_loopback(std::uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return "";
+    if (fd < 0) return -1;
     timeval timeout{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
@@ -378,16 +382,24 @@ std::string round_trip(std::uint16_t port, const std::string& request) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::string round_trip(std::uint16_t port, const std::string& request) {
+    const int fd = connect_loopback(port);
+    if (fd < 0) return "";
     std::string out;
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
-        if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(request.size())) {
-            char buf[65536];
-            for (;;) {
-                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-                if (n <= 0) break;
-                out.append(buf, static_cast<std::size_t>(n));
-            }
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            out.append(buf, static_cast<std::size_t>(n));
         }
     }
     ::close(fd);
@@ -729,6 +741,7 @@ struct floor_figures {
     double cpu_percent = 0;
     double requests_per_second = 0;
     int failed = 0;
+    std::string how;  // "a new connection each", ...
 };
 
 floor_figures measure_connection_floor(server& s, const std::vector<mailbox>& mailboxes,
@@ -759,6 +772,124 @@ floor_figures measure_connection_floor(server& s, const std::vector<mailbox>& ma
     const double wall_seconds = std::chrono::duration<double>(steady::now() - start).count();
     f.cpu_percent = 100 * (thread_cpu_seconds() - cpu0) / wall_seconds;
     f.requests_per_second = static_cast<double>(sent) / wall_seconds;
+    f.how = "a new connection each";
+    return f;
+}
+
+// One HTTP/1.1 response read from a kept-alive connection (framed by Content-Length, which
+// Radicale always sends); its status, or 0 when it could not be read.
+int read_response(int fd, std::string& buffer, std::string& body) {
+    std::size_t header_end = std::string::npos;
+    char chunk[16384];
+    for (;;) {
+        header_end = buffer.find("\r\n\r\n");
+        if (header_end != std::string::npos) break;
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) return 0;
+        buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+    std::string head = buffer.substr(0, header_end);
+    for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto field = head.find("\r\ncontent-length:");
+    if (field == std::string::npos || head.size() < 12) return 0;
+    const std::size_t length = std::strtoul(head.c_str() + field + 17, nullptr, 10);
+    const std::size_t total = header_end + 4 + length;
+    while (buffer.size() < total) {
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) return 0;
+        buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+    body = buffer.substr(header_end + 4, length);
+    const int status = std::atoi(head.c_str() + 9);  // "http/1.1 207 ..."
+    buffer.erase(0, total);
+    return status;
+}
+
+// The floor under any keep-alive poller of this Radicale: the requests agendad makes when idle
+// (each calendar's sync REPORT with its current token, the body made by agendad's own function),
+// once a second on the slots of the second that agendad's schedule gives each mailbox
+// (daemon/poll_schedule.h), over kept-alive connections shared as agendad's pool shares them (a
+// slot's requests go out together, each on a connection of its own), by a minimal blocking client
+// in this process (one thread, no event loop, nothing parsed but the framing), with the daemon
+// stopped.
+floor_figures measure_keep_alive_floor(server& s, const std::vector<mailbox>& mailboxes,
+                                       int seconds) {
+    const std::string auth = agendad::calendar::http::basic_authorization(user, password);
+    const auto request = [&](const mailbox& m, const std::string& token) {
+        const std::string body = agendad::calendar::caldav::sync_collection_body(token);
+        return "REPORT " + m.calendar + " HTTP/1.1\r\nHost: 127.0.0.1:" +
+               std::to_string(s.dav().port()) + "\r\nAuthorization: " + auth +
+               "\r\nDepth: 0\r\nContent-Type: application/xml; charset=utf-8\r\n"
+               "Connection: keep-alive\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    struct connection {
+        int fd = -1;
+        std::string buffer;
+    };
+    floor_figures f;
+    f.how = "kept-alive connections, on agendad's poll slots";
+    std::vector<std::vector<std::string>> slots(agendad::daemon::poll_slots);
+    std::size_t widest = 1;
+    for (const auto& m : mailboxes) {
+        auto& slot = slots[static_cast<std::size_t>(agendad::daemon::poll_slot(m.address))];
+        slot.push_back(m.calendar);  // its request once the token is known
+        widest = std::max(widest, slot.size());
+    }
+    std::vector<connection> pool(widest);
+    for (auto& c : pool) c.fd = connect_loopback(s.dav().port());
+    // Untimed: each calendar's current token (a full listing gives it).
+    std::string body;
+    for (auto& slot : slots) {
+        for (std::string& calendar : slot) {
+            const auto m = std::find_if(mailboxes.begin(), mailboxes.end(),
+                                        [&](const mailbox& x) { return x.calendar == calendar; });
+            const std::string first = request(*m, "");
+            connection& c = pool.front();
+            std::optional<agendad::calendar::caldav::multistatus> parsed;
+            if (c.fd >= 0 &&
+                ::send(c.fd, first.data(), first.size(), MSG_NOSIGNAL) ==
+                    static_cast<ssize_t>(first.size()) &&
+                read_response(c.fd, c.buffer, body) == 207) {
+                if (auto p = agendad::calendar::caldav::parse_multistatus(body)) parsed = *p;
+            }
+            if (!parsed || !parsed->sync_token) {
+                ++f.failed;
+                calendar.clear();
+                continue;
+            }
+            calendar = request(*m, *parsed->sync_token);
+        }
+    }
+    long long sent = 0;
+    const double cpu0 = thread_cpu_seconds();
+    const auto start = steady::now();
+    const auto slot_length = std::chrono::milliseconds{poll_seconds * 1000} / slots.size();
+    for (int second = 0; second < seconds; ++second) {
+        for (std::size_t k = 0; k < slots.size(); ++k) {
+            std::this_thread::sleep_until(start + std::chrono::seconds{second} + slot_length * k);
+            // As agendad does: the slot's requests all go out, then the answers are read.
+            const auto& slot = slots[k];
+            for (std::size_t i = 0; i < slot.size(); ++i) {
+                if (slot[i].empty()) continue;
+                if (::send(pool[i].fd, slot[i].data(), slot[i].size(), MSG_NOSIGNAL) !=
+                    static_cast<ssize_t>(slot[i].size()))
+                    ++f.failed;
+                ++sent;
+            }
+            for (std::size_t i = 0; i < slot.size(); ++i) {
+                if (!slot[i].empty() && read_response(pool[i].fd, pool[i].buffer, body) != 207)
+                    ++f.failed;
+            }
+        }
+    }
+    std::this_thread::sleep_until(start + std::chrono::seconds{seconds});
+    const double wall_seconds = std::chrono::duration<double>(steady::now() - start).count();
+    f.cpu_percent = 100 * (thread_cpu_seconds() - cpu0) / wall_seconds;
+    f.requests_per_second = static_cast<double>(sent) / wall_seconds;
+    for (auto& c : pool) {
+        if (c.fd >= 0) ::close(c.fd);
+    }
     return f;
 }
 
@@ -767,8 +898,9 @@ void print_idle(const idle_figures& one, const idle_figures& many,
     std::cout << "\nidle: nothing to decide; every calendar is still polled every " << poll_seconds
               << " s (" << many.mailboxes << " mailboxes: " << many.mailboxes
               << " sync REPORTs/s to Radicale"
-              << (floor ? ", a new connection each: Radicale's own server speaks HTTP/1.0)\n\n"
-                        : ")\n\n");
+              << (floor && floor->how == "a new connection each"
+                      ? ", a new connection each: Radicale's own server speaks HTTP/1.0)\n\n"
+                      : ")\n\n");
     std::cout << "  " << pad("mailboxes", 10) << pad("window s", 10) << pad("CPU %", 9)
               << pad("RSS MB", 9) << pad("peak MB", 9) << pad("syncs/s", 9) << pad("sync ms", 9)
               << pad("errors", 8) << pad("Radicale CPU %", 16) << '\n';
@@ -795,12 +927,12 @@ void print_idle(const idle_figures& one, const idle_figures& many,
               << " MB): " << pass_fail(many.hwm_mb < target_rss_mb) << '\n';
     if (floor) {
         std::cout << "  floor: a minimal blocking client making the same "
-                  << fmt(floor->requests_per_second) << " requests/s (a new connection each) uses "
+                  << fmt(floor->requests_per_second) << " requests/s (" << floor->how << ") uses "
                   << fmt(floor->cpu_percent, 2) << " % CPU (" << floor->failed
                   << " failed); agendad uses "
                   << fmt(many.cpu_percent / std::max(floor->cpu_percent, 0.001), 1) << "x that\n";
     } else {
-        std::cout << "  floor: not measured (only against the built-in server)\n";
+        std::cout << "  floor: not measured (plain HTTP only)\n";
     }
 }
 
@@ -905,9 +1037,10 @@ int run(const options& opt) {
 
     print_latency(latency, opt.mailboxes);
     std::optional<floor_figures> floor;
-    if (!opt.tls && !opt.keep_alive) {
+    if (!opt.tls) {
         std::cout << "  floor: a minimal client, " << opt.idle_seconds << " s ...\n" << std::flush;
-        floor = measure_connection_floor(s, mailboxes, opt.idle_seconds);
+        floor = opt.keep_alive ? measure_keep_alive_floor(s, mailboxes, opt.idle_seconds)
+                               : measure_connection_floor(s, mailboxes, opt.idle_seconds);
     }
     print_idle(one, many, floor);
     std::cout << "\nstart-up: " << opt.mailboxes << " mailboxes synced and their warm-up "
