@@ -1,6 +1,11 @@
 #include "bench_support.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -65,6 +70,47 @@ double thread_cpu_seconds() {
     ::getrusage(RUSAGE_THREAD, &u);
     const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
     return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
+
+int connect_loopback(std::uint16_t port, int timeout_seconds) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    timeval timeout{timeout_seconds, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::string round_trip(std::uint16_t port, const std::string& request, int timeout_seconds) {
+    const int fd = connect_loopback(port, timeout_seconds);
+    if (fd < 0) return "";
+    std::string out;
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+std::string http_get(std::uint16_t port, const std::string& path, int timeout_seconds) {
+    const std::string out = round_trip(
+        port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", timeout_seconds);
+    const auto body = out.find("\r\n\r\n");
+    return body == std::string::npos ? "" : out.substr(body + 4);
 }
 
 }  // namespace agendad::bench

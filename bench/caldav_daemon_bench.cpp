@@ -371,49 +371,6 @@ proc_sample sample_process(pid_t pid, bool threads_ns) {
 
 // Sends `request` (a whole HTTP/1.0 request) to 127.0.0.1:port on a new connection and reads
 // until the server closes it, blocking. The whole answer; empty on failure.
-// A blocking TCP connection to 127.0.0.1:port with 5 s send and receive timeouts; -1 on failure.
-int connect_loopback(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-std::string round_trip(std::uint16_t port, const std::string& request) {
-    const int fd = connect_loopback(port);
-    if (fd < 0) return "";
-    std::string out;
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-        char buf[65536];
-        for (;;) {
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            out.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    ::close(fd);
-    return out;
-}
-
-// GET http://127.0.0.1:port/path, blocking, for the daemon's /metrics. Empty on failure.
-std::string http_get(std::uint16_t port, const std::string& path) {
-    const std::string out =
-        round_trip(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    const auto body = out.find("\r\n\r\n");
-    return body == std::string::npos ? "" : out.substr(body + 4);
-}
-
 struct sync_counts {
     double syncs = 0;        // sum of agendad_sync_duration_seconds_count over mailboxes
     double seconds = 0;      // sum of agendad_sync_duration_seconds_sum

@@ -175,34 +175,6 @@ double fake_cpu_percent(const fake_cpu& a, const fake_cpu& b) {
     return 100 * (b.others - a.others) / std::max(seconds_between(a.at, b.at), 1e-9);
 }
 
-// GET http://127.0.0.1:port/path (HTTP/1.0), blocking. The body; empty on failure.
-std::string http_get(std::uint16_t port, const std::string& path) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return "";
-    timeval timeout{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    std::string out;
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(request.size())) {
-        char buf[65536];
-        for (;;) {
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            out.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    ::close(fd);
-    const auto body = out.find("\r\n\r\n");
-    return body == std::string::npos ? "" : out.substr(body + 4);
-}
-
 struct sync_counts {
     int mailboxes_synced = 0;  // mailboxes with at least one completed sync round
     double syncs = 0;
@@ -213,7 +185,7 @@ struct sync_counts {
 
 sync_counts scrape(std::uint16_t port) {
     sync_counts c;
-    std::istringstream in(http_get(port, "/metrics"));
+    std::istringstream in(http_get(port, "/metrics", 10));
     std::string line;
     const auto value = [&] { return std::stod(line.substr(line.rfind(' ') + 1)); };
     while (std::getline(in, line)) {
