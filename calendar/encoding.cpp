@@ -169,14 +169,18 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
-std::string fnv1a_hex(std::string_view bytes) {
+std::uint64_t fnv1a(std::string_view bytes) {
     std::uint64_t h = 14695981039346656037ULL;  // the FNV-1a 64-bit offset basis
     for (unsigned char c : bytes) {
         h ^= c;
         h *= 1099511628211ULL;
     }
+    return h;
+}
+
+std::string fnv1a_hex(std::string_view bytes) {
     char out[17];
-    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(fnv1a(bytes)));
     return out;
 }
 

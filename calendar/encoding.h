@@ -66,8 +66,10 @@ bool iequals(std::string_view a, std::string_view b);
 
 // --- fingerprints ---
 
-// 64-bit FNV-1a of `bytes` as 16 lower-case hex digits: a short, stable name for a text (not a
-// security measure).
+// 64-bit FNV-1a of `bytes`: a stable number for a text, the same in every run (not a security
+// measure).
+std::uint64_t fnv1a(std::string_view bytes);
+// The same as 16 lower-case hex digits: a short, stable name for a text.
 std::string fnv1a_hex(std::string_view bytes);
 
 }  // namespace agendad::calendar::encoding

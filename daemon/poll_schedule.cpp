@@ -3,15 +3,13 @@
 
 #include <algorithm>
 
+#include "calendar/encoding.h"
+
 namespace agendad::daemon {
 
 int poll_slot(std::string_view mailbox, int slots) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (const char c : mailbox) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 1099511628211ull;
-    }
-    return static_cast<int>(h % static_cast<std::uint64_t>(std::max(1, slots)));
+    return static_cast<int>(calendar::encoding::fnv1a(mailbox) %
+                            static_cast<std::uint64_t>(std::max(1, slots)));
 }
 
 std::chrono::steady_clock::time_point next_poll(std::chrono::steady_clock::time_point now,

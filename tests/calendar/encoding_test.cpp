@@ -352,6 +352,8 @@ TEST(Fnv1a, MatchesTheReferenceVectors) {
     EXPECT_EQ(fnv1a_hex(""), "cbf29ce484222325");
     EXPECT_EQ(fnv1a_hex("a"), "af63dc4c8601ec8c");
     EXPECT_EQ(fnv1a_hex("foobar"), "85944171f73967e8");
+    EXPECT_EQ(fnv1a(""), 0xcbf29ce484222325ULL);
+    EXPECT_EQ(fnv1a("foobar"), 0x85944171f73967e8ULL);
 }
 
 TEST(AsciiCase, LowersAndComparesOnlyAsciiLetters) {

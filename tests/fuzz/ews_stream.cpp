@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "calendar/encoding.h"
 #include "calendar/ews/soap.h"
 #include "fuzz_support.h"
 
@@ -29,8 +30,7 @@ constexpr std::string_view where = "mailbox dana.whitfield@contoso.example, GetS
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string body(reinterpret_cast<const char*>(data), size);
-    std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a
-    for (const char c : body) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    const std::uint64_t hash = encoding::fnv1a(body);
     const auto step = static_cast<std::uint8_t>(hash);
     // Small limits reach the "envelope too large" path.
     const std::size_t limit =
