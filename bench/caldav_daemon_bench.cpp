@@ -851,13 +851,12 @@ floor_figures measure_keep_alive_floor(server& s, const std::vector<mailbox>& ma
 }
 
 void print_idle(const idle_figures& one, const idle_figures& many,
-                const std::optional<floor_figures>& floor) {
+                const std::optional<floor_figures>& floor, bool keep_alive) {
     std::cout << "\nidle: nothing to decide; every calendar is still polled every " << poll_seconds
               << " s (" << many.mailboxes << " mailboxes: " << many.mailboxes
               << " sync REPORTs/s to Radicale"
-              << (floor && floor->how == "a new connection each"
-                      ? ", a new connection each: Radicale's own server speaks HTTP/1.0)\n\n"
-                      : ")\n\n");
+              << (keep_alive ? ")\n\n"
+                             : ", a new connection each: Radicale's own server speaks HTTP/1.0)\n\n");
     std::cout << "  " << pad("mailboxes", 10) << pad("window s", 10) << pad("CPU %", 9)
               << pad("RSS MB", 9) << pad("peak MB", 9) << pad("syncs/s", 9) << pad("sync ms", 9)
               << pad("errors", 8) << pad("Radicale CPU %", 16) << '\n';
@@ -999,7 +998,7 @@ int run(const options& opt) {
         floor = opt.keep_alive ? measure_keep_alive_floor(s, mailboxes, opt.idle_seconds)
                                : measure_connection_floor(s, mailboxes, opt.idle_seconds);
     }
-    print_idle(one, many, floor);
+    print_idle(one, many, floor, opt.keep_alive);
     std::cout << "\nstart-up: " << opt.mailboxes << " mailboxes synced and their warm-up "
               << "invitations answered " << fmt(startup_seconds) << " s after the start\n"
               << "  agendad's log, " << opt.mailboxes << " mailboxes: " << sync_failures
