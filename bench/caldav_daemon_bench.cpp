@@ -786,10 +786,12 @@ floor_figures measure_keep_alive_floor(server& s, const std::vector<mailbox>& ma
     };
     floor_figures f;
     f.how = "kept-alive connections, on agendad's poll slots";
-    std::vector<std::vector<std::string>> slots(agendad::daemon::poll_slots);
+    const int slot_count = agendad::daemon::poll_slots(std::chrono::seconds{poll_seconds});
+    std::vector<std::vector<std::string>> slots(static_cast<std::size_t>(slot_count));
     std::size_t widest = 1;
     for (const auto& m : mailboxes) {
-        auto& slot = slots[static_cast<std::size_t>(agendad::daemon::poll_slot(m.address))];
+        auto& slot =
+            slots[static_cast<std::size_t>(agendad::daemon::poll_slot(m.address, slot_count))];
         slot.push_back(m.calendar);  // its request once the token is known
         widest = std::max(widest, slot.size());
     }

@@ -13,6 +13,7 @@ namespace {
 
 using agendad::daemon::next_poll;
 using agendad::daemon::poll_slot;
+using agendad::daemon::max_poll_slots;
 using agendad::daemon::poll_slots;
 using namespace std::chrono_literals;
 using time_point = std::chrono::steady_clock::time_point;
@@ -50,26 +51,39 @@ TEST(poll_schedule, mailboxes_started_together_spread_over_the_interval_and_shar
         const std::string mailbox = "mailbox" + std::to_string(i) + "@contoso.example";
         ++due[next_poll(start + std::chrono::milliseconds{i % 7}, 1000ms, mailbox)];
     }
-    // At most one wakeup per slot, and no slot holds a crowd.
-    EXPECT_LE(due.size(), static_cast<std::size_t>(poll_slots));
-    EXPECT_GE(due.size(), static_cast<std::size_t>(poll_slots) * 3 / 4);
-    for (const auto& [when, n] : due) EXPECT_LE(n, 15);
+    // At most one wakeup per slot (5 of them for a 1 s interval), and no slot holds a crowd.
+    EXPECT_EQ(due.size(), 5u);
+    for (const auto& [when, n] : due) EXPECT_LE(n, 30);
     EXPECT_GE(std::prev(due.end())->first - due.begin()->first,
               std::chrono::steady_clock::duration(800ms))
         << "the polls spread over the interval";
 }
 
+TEST(poll_schedule, slots_are_at_least_200_ms_apart_and_at_most_20) {
+    EXPECT_EQ(poll_slots(50ms), 1);
+    EXPECT_EQ(poll_slots(1000ms), 5);
+    EXPECT_EQ(poll_slots(2000ms), 10);
+    EXPECT_EQ(poll_slots(4000ms), 20);
+    EXPECT_EQ(poll_slots(300000ms), 20);
+    // A 5-minute interval: 20 wakeups, 15 s apart.
+    std::set<time_point> due;
+    for (int i = 0; i < 500; ++i) {
+        due.insert(next_poll(start, 300000ms, "user" + std::to_string(i) + "@contoso.example"));
+    }
+    EXPECT_EQ(due.size(), static_cast<std::size_t>(max_poll_slots));
+}
+
 TEST(poll_schedule, a_mailbox_keeps_its_slot) {
-    EXPECT_EQ(poll_slot("dana.whitfield@contoso.example"),
-              poll_slot("dana.whitfield@contoso.example"));
+    EXPECT_EQ(poll_slot("dana.whitfield@contoso.example", max_poll_slots),
+              poll_slot("dana.whitfield@contoso.example", max_poll_slots));
     std::set<int> slots;
     for (int i = 0; i < 1000; ++i) {
-        const int s = poll_slot("m" + std::to_string(i) + "@contoso.example");
+        const int s = poll_slot("m" + std::to_string(i) + "@contoso.example", max_poll_slots);
         EXPECT_GE(s, 0);
-        EXPECT_LT(s, poll_slots);
+        EXPECT_LT(s, max_poll_slots);
         slots.insert(s);
     }
-    EXPECT_EQ(slots.size(), static_cast<std::size_t>(poll_slots));
+    EXPECT_EQ(slots.size(), static_cast<std::size_t>(max_poll_slots));
     EXPECT_EQ(poll_slot("anything", 1), 0);
 }
 
