@@ -444,6 +444,12 @@ asio::awaitable<source_result<sync_result>> caldav_source::sync(const std::strin
         co_return co_await list_by_propfind();
     }
     if (answer->status != 207) co_return from_status(*answer, doing);
+    if (incremental && idle_answer_ && idle_answer_->body == answer->body &&
+        idle_answer_->asked == server_token && idle_answer_->calendar == calendar_->target) {
+        sync_result nothing;
+        nothing.token = idle_answer_->token;
+        co_return nothing;
+    }
     auto parsed = caldav::parse_multistatus(answer->body);
     if (!parsed) co_return failure(source_failure::invalid, doing + ": " + parsed.error());
     if (!parsed->sync_token || parsed->sync_token->empty()) {
@@ -483,6 +489,10 @@ asio::awaitable<source_result<sync_result>> caldav_source::sync(const std::strin
     auto got = co_await fetch(stale, fetched, missing);
     if (!got) co_return got.error();
     removed.insert(removed.end(), missing.begin(), missing.end());
+    if (incremental && stale.empty() && removed.empty() && out.items.empty()) {
+        idle_answer_ =
+            idle_answer{calendar_->target, server_token, std::move(answer->body), out.token};
+    }
     if (incremental) {
         for (const auto& href : removed) cache_.erase(href);
         for (auto& item : fetched) {

@@ -83,6 +83,16 @@ class caldav_source final : public source {
     // body again.
     std::string sync_body_token_;
     std::string sync_body_;
+    // The last answer that listed no change, byte for byte, with the calendar and the server
+    // token it answered and the token it gave: an idle poll gets the same bytes again, and they
+    // mean the same, so they are not parsed again.
+    struct idle_answer {
+        std::string calendar;
+        std::string asked;
+        std::string body;
+        std::string token;  // ours, with sync_prefix
+    };
+    std::optional<idle_answer> idle_answer_;
 };
 
 }  // namespace agendad::calendar

@@ -233,10 +233,17 @@ TEST_F(caldav_source_test, syncs_everything_then_only_changes_and_deletions) {
     EXPECT_FALSE(quiet->full);
     EXPECT_TRUE(quiet->items.empty());
     EXPECT_TRUE(quiet->removed.empty());
+    // Again (the very same answer, which is not parsed twice): still nothing, the same place.
+    auto still = sync(*source, quiet->token);
+    ASSERT_TRUE(still) << still.error().message;
+    EXPECT_FALSE(still->full);
+    EXPECT_TRUE(still->items.empty());
+    EXPECT_TRUE(still->removed.empty());
+    EXPECT_EQ(still->token, quiet->token);
 
     const std::string d03 = put_invite("d03.ics");
     server_.remove("dana", d02);
-    auto changes = sync(*source, quiet->token);
+    auto changes = sync(*source, still->token);
     ASSERT_TRUE(changes) << changes.error().message;
     EXPECT_FALSE(changes->full);
     ASSERT_EQ(changes->items.size(), 1u);
