@@ -44,14 +44,14 @@ source_factory::source_factory(boost::asio::any_io_executor executor, clock_fn n
 
 std::shared_ptr<calendar::http::client> source_factory::http_client_for(
     const std::string& source_name, const std::filesystem::path& ca_file,
-    std::chrono::seconds request_timeout, std::size_t max_in_flight) {
+    std::chrono::seconds request_timeout, std::size_t max_new_connections) {
     auto& client = clients_[source_name];
     if (!client) {
         calendar::http::tls_options tls;
         tls.ca_file = ca_file;
         calendar::http::limits lim;
         lim.request_timeout = request_timeout;
-        lim.max_in_flight_per_origin = max_in_flight;
+        lim.max_new_connections_per_origin = max_new_connections;
         client = std::make_shared<calendar::http::client>(executor_, tls, lim);
     }
     return client;
@@ -131,9 +131,9 @@ std::unique_ptr<calendar::source> source_factory::make(const config::source_conf
                                                              m.address);
         case config::source_kind::caldav: {
             // All of a source's mailboxes poll one server, the first passes all at once: a few
-            // requests at a time, which a small server's accept queue takes.
+            // new connections at a time, which a small server's accept queue takes.
             auto client = http_client_for(s.name, s.caldav.ca_file, s.caldav.request_timeout,
-                                          caldav_max_in_flight);
+                                          caldav_max_new_connections);
             calendar::caldav_settings settings;
             settings.url = s.caldav.url;
             settings.calendar = m.calendar;

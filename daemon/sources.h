@@ -52,12 +52,12 @@ class source_factory {
 
   private:
     // The HTTP client of a source, made on first use with its CA file, request timeout and
-    // limit of requests in flight to one server (0: none).
+    // limit of requests opening a connection to one server at once (0: none).
     std::shared_ptr<calendar::http::client> http_client_for(
         const std::string& source_name, const std::filesystem::path& ca_file,
-        std::chrono::seconds request_timeout, std::size_t max_in_flight = 0);
-    // Requests in flight to a CalDAV server from one source at most.
-    static constexpr std::size_t caldav_max_in_flight = 4;
+        std::chrono::seconds request_timeout, std::size_t max_new_connections = 0);
+    // Requests opening a connection to a CalDAV server from one source at once, at most.
+    static constexpr std::size_t caldav_max_new_connections = 4;
 
     boost::asio::any_io_executor executor_;
     clock_fn now_;

@@ -351,9 +351,26 @@ asio::awaitable<exchange_outcome> exchange(Stream& stream, connection& c,
         co_return out;
     }
     parser->body_limit(budget);
-    if (auto [ec, n] = co_await bhttp::async_read(stream, c.buffer, *parser, with_error); ec) {
-        read_failed(ec);
-        co_return out;
+    // The body usually arrived with the header: what is in the buffer is parsed here, and a read
+    // is started only for what is still missing (a whole answer then costs no second read
+    // operation, nor its completion handler).
+    parser->eager(true);
+    while (!parser->is_done() && c.buffer.size() > 0) {
+        error_code ec;
+        const std::size_t used = parser->put(c.buffer.data(), ec);
+        c.buffer.consume(used);
+        if (ec == bhttp::error::need_more) break;
+        if (ec) {
+            read_failed(ec);
+            co_return out;
+        }
+        if (used == 0) break;
+    }
+    if (!parser->is_done()) {
+        if (auto [ec, n] = co_await bhttp::async_read(stream, c.buffer, *parser, with_error); ec) {
+            read_failed(ec);
+            co_return out;
+        }
     }
 
     // The parser's view, not the message's: an EOF-delimited body leaves nothing to reuse.
@@ -533,7 +550,7 @@ struct client::impl {
     ssl::context context{ssl::context::tls_client};
     std::string context_error;  // a CA file that could not be loaded fails every https request
     std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;
-    std::map<std::string, std::unique_ptr<gate>> in_flight;  // with lim.max_in_flight_per_origin
+    std::map<std::string, std::unique_ptr<gate>> connecting;  // lim.max_new_connections_per_origin
 
     impl(asio::any_io_executor ex, tls_options t, limits l)
         : executor(std::move(ex)), tls(std::move(t)), lim(l) {
@@ -781,20 +798,9 @@ boost::asio::awaitable<result<response>> client::impl::send_over(
     }
     wire.append("\r\n").append(r.body);
 
-    // Waiting for a turn is not part of the request's time.
-    std::optional<agendad::calendar::http::held> turn;
-    if (self.lim.max_in_flight_per_origin > 0) {
-        auto& g = self.in_flight[origin];
-        if (!g) g = std::make_unique<gate>(static_cast<int>(self.lim.max_in_flight_per_origin));
-        gate& mine = *g;
-        co_await mine.acquire();
-        turn.emplace(mine);
-    }
-    const auto start = steady::now();
     exchange_params params;
     params.request = &wire;
     params.where = where;
-    params.deadline = start + self.lim.request_timeout;
     params.request_timeout = self.lim.request_timeout;
     params.max_bytes = self.lim.max_response_bytes;
     params.head = iequals(r.method, "HEAD");
@@ -811,7 +817,28 @@ boost::asio::awaitable<result<response>> client::impl::send_over(
         }
         held->held.reset();
     }
+    // A request that needs a new connection waits for a turn first, if the origin is limited;
+    // one over a kept-alive connection does not. Waiting is not part of the request's time.
+    std::optional<agendad::calendar::http::held> turn;
+    bool started = false;
     for (;;) {
+        if (!c && !turn && self.lim.max_new_connections_per_origin > 0) {
+            auto& g = self.connecting[origin];
+            if (!g) {
+                g = std::make_unique<gate>(
+                    static_cast<int>(self.lim.max_new_connections_per_origin));
+            }
+            gate& mine = *g;
+            co_await mine.acquire();
+            turn.emplace(mine);
+            // Another request may have finished meanwhile and left its connection (a retry,
+            // though, goes on a new one).
+            if (!held && !started) c = self.take_idle(origin);
+        }
+        if (!started) {
+            started = true;
+            params.deadline = steady::now() + self.lim.request_timeout;
+        }
         const bool reused = c != nullptr;
         if (held) held->reused = reused;
         if (!c) {

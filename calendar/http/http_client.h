@@ -43,10 +43,12 @@ struct limits {
     // Name lookup, TCP connect and TLS handshake together (a slow lookup is failure::resolve).
     std::chrono::milliseconds connect_timeout{std::chrono::seconds{10}};
     std::chrono::milliseconds request_timeout{std::chrono::seconds{60}};  // whole exchange
-    // Requests in flight to one origin at most (more wait their turn, in order, before their
-    // request timeout starts); 0: no limit. A server whose accept queue is small (Radicale's own
+    // Requests to one origin that open a new connection, at most at once (connect, TLS handshake
+    // and the exchange; more wait their turn, in order, before their request timeout starts, and
+    // take a kept-alive connection if one was left meanwhile); 0: no limit. Requests over
+    // kept-alive connections do not wait. A server whose accept queue is small (Radicale's own
     // holds 5) drops the connections beyond it, and the client waits a second to try again.
-    std::size_t max_in_flight_per_origin = 0;
+    std::size_t max_new_connections_per_origin = 0;
 };
 
 struct header {

@@ -822,10 +822,11 @@ TEST_F(http_client_test, concurrent_requests_use_separate_connections_then_reuse
     EXPECT_EQ(server.requests.size(), 3u);
 }
 
-// A CalDAV source's client limits the requests in flight to one server (a small server's accept
-// queue drops connections beyond it); the others wait their turn, and the wait does not count
-// against their request timeout.
-TEST_F(http_client_test, requests_beyond_the_limit_per_origin_wait_their_turn) {
+// A CalDAV source's client limits the requests that open a connection to one server at once (a
+// small server's accept queue drops connections beyond it); the others wait their turn, and the
+// wait does not count against their request timeout. Requests over kept-alive connections do not
+// wait.
+TEST_F(http_client_test, new_connections_beyond_the_limit_per_origin_wait_their_turn) {
     int now = 0;
     int most = 0;
     test_server server(io_, [&](server_connection& c) -> asio::awaitable<void> {
@@ -841,27 +842,41 @@ TEST_F(http_client_test, requests_beyond_the_limit_per_origin_wait_their_turn) {
         }
     });
     ah::limits lim;
-    lim.max_in_flight_per_origin = 2;
+    lim.max_new_connections_per_origin = 2;
     lim.request_timeout = 400ms;  // six answers of 150 ms, two at a time, take 450 ms
     ah::client client(io_.get_executor(), {}, lim);
     const ah::url base = server.url("/");
     const ah::request r;
-    std::vector<std::optional<ah::result<ah::response>>> results(6);
-    run(io_, [&]() -> asio::awaitable<void> {
-        int pending = static_cast<int>(results.size());
-        asio::steady_timer all_done(io_, steady::time_point::max());
-        const auto one =
-            [&](std::optional<ah::result<ah::response>>& out) -> asio::awaitable<void> {
-            out = co_await client.send(base, r);
-            if (--pending == 0) all_done.cancel();
-        };
-        for (auto& out : results) asio::co_spawn(io_, one(out), rethrow);
-        co_await all_done.async_wait(with_error);
-    });
-    for (const auto& result : results) EXPECT_TRUE(result && *result) << describe(result);
+    const auto all_at_once = [&](std::vector<std::optional<ah::result<ah::response>>>& results) {
+        run(io_, [&]() -> asio::awaitable<void> {
+            int pending = static_cast<int>(results.size());
+            asio::steady_timer all_done(io_, steady::time_point::max());
+            const auto one =
+                [&](std::optional<ah::result<ah::response>>& out) -> asio::awaitable<void> {
+                out = co_await client.send(base, r);
+                if (--pending == 0) all_done.cancel();
+            };
+            for (auto& out : results) asio::co_spawn(io_, one(out), rethrow);
+            co_await all_done.async_wait(with_error);
+        });
+        io_.restart();
+    };
+    // Six at once, none connected yet: two at a time, and the later ones take the connections
+    // the first ones left.
+    std::vector<std::optional<ah::result<ah::response>>> first(6);
+    all_at_once(first);
+    for (const auto& result : first) EXPECT_TRUE(result && *result) << describe(result);
     EXPECT_EQ(most, 2);
-    EXPECT_EQ(server.requests.size(), results.size());
-    EXPECT_LE(server.connections, 2);
+    EXPECT_EQ(server.requests.size(), first.size());
+    EXPECT_EQ(server.connections, 2);
+
+    // Four at once: two over the kept-alive connections without waiting, two on new ones.
+    most = 0;
+    std::vector<std::optional<ah::result<ah::response>>> second(4);
+    all_at_once(second);
+    for (const auto& result : second) EXPECT_TRUE(result && *result) << describe(result);
+    EXPECT_EQ(most, 4);
+    EXPECT_EQ(server.connections, 4);
 }
 
 TEST_F(http_client_test, head_response_has_no_body_and_keeps_the_connection) {
