@@ -13,13 +13,10 @@
 // It prints its figures and PASS/FAIL against the targets, for information: exit status
 // 0 whenever it could measure, 2 when it could not (no Radicale, no binary, a bad option, ...).
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -369,8 +366,6 @@ proc_sample sample_process(pid_t pid, bool threads_ns) {
     return s;
 }
 
-// Sends `request` (a whole HTTP/1.0 request) to 127.0.0.1:port on a new connection and reads
-// until the server closes it, blocking. The whole answer; empty on failure.
 struct sync_counts {
     double syncs = 0;        // sum of agendad_sync_duration_seconds_count over mailboxes
     double seconds = 0;      // sum of agendad_sync_duration_seconds_sum

@@ -21,11 +21,7 @@
 // It prints its figures and PASS/FAIL against the targets, for information: exit status
 // 0 whenever it could measure, 2 when it could not (no binary, a bad option, ...).
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
